@@ -1,0 +1,126 @@
+# hoist: build, install, demo, test, conformance, bench.
+#
+# `make demo` and `make test` work on a fresh Debian 12 machine, as root.
+# Variables (override on the command line, e.g. `make demo RUNTIME=/usr/sbin/runc`):
+#   CARGO    cargo to use
+#   RUNTIME  the OCI runtime `demo` and `bench` drive (default: the release hoist-runtime,
+#            built first; any other value is used as it is, nothing is built for it)
+#   PEERS    the runtimes `bench` compares against (default: runc crun)
+#   PREFIX, DESTDIR, BINDIR   where `install` puts hoist and hoist-runtime
+
+CARGO   ?= cargo
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+DESTDIR ?=
+PEERS   ?= runc crun
+
+RELEASE_RUNTIME := target/release/hoist-runtime
+RUNTIME ?= $(RELEASE_RUNTIME)
+
+IMAGE     := target/images/busybox
+BUSYBOX   := /bin/busybox
+IMAGE_SRC := images/busybox/build.sh images/busybox/config.json
+
+# Debian packages the build, the tests, the demo and the benchmarks need.
+APT_PACKAGES := build-essential pkg-config busybox-static runc crun containerd \
+                hyperfine jq iproute2 util-linux procps file
+
+# Steps share target/ and the cargo lock, and the machines have 2 cores: run one at a time.
+.NOTPARALLEL:
+
+.PHONY: all deps fmt clippy build release runtimetest image demo test conformance \
+        bench install clean
+
+all: build
+
+deps:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		echo "deps: installing $(APT_PACKAGES)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y --no-install-recommends $(APT_PACKAGES); \
+	fi
+	@if ! $(CARGO) nextest --version >/dev/null 2>&1; then \
+		echo "deps: installing cargo-nextest"; \
+		$(CARGO) install --locked cargo-nextest; \
+	fi
+
+fmt:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The debug build is what the tests drive (tests/common: target/<profile>/hoist-runtime
+# beside the test binary, unless HOIST_RUNTIME says otherwise).
+build:
+	$(CARGO) build --workspace
+
+# The release binaries: demo, bench and install use them.
+release:
+	$(CARGO) build --release -p hoist -p hoist-runtime
+
+# The in-container checker, linked statically so that it runs in any rootfs.
+# (`cargo rustc` gives the flag to this crate only; build scripts stay dynamic.)
+runtimetest:
+	$(CARGO) rustc --release -p runtimetest --bin runtimetest -- -C target-feature=+crt-static
+	@file -L target/release/runtimetest | grep -Eq 'statically linked|static-pie linked' || \
+		{ echo "runtimetest: target/release/runtimetest is not static" >&2; exit 1; }
+
+image: $(IMAGE)/oci.tar
+
+$(IMAGE)/oci.tar: $(IMAGE_SRC) $(BUSYBOX)
+	images/busybox/build.sh $(IMAGE)
+
+# Runs one container from the busybox image, from a copy of the bundle, with a private
+# state root, and removes all of it afterwards.
+DEMO_ARGS := ["sh", "-c", "echo hello from inside hoist; hostname; id"]
+ifeq ($(RUNTIME),$(RELEASE_RUNTIME))
+demo: release image
+else
+demo: image
+endif
+	@set -eu; \
+	rt='$(RUNTIME)'; \
+	root=$$(mktemp -d /tmp/hoist-demo-root.XXXXXX); \
+	bundle=$$(mktemp -d /tmp/hoist-demo-bundle.XXXXXX); \
+	id="hoist-demo-$$$$"; \
+	cleanup() { \
+		"$$rt" --root "$$root" delete --force "$$id" >/dev/null 2>&1 || true; \
+		rm -rf --one-file-system "$$root" "$$bundle"; \
+	}; \
+	trap cleanup EXIT; \
+	cp -a $(IMAGE)/rootfs "$$bundle/rootfs"; \
+	jq --argjson args '$(DEMO_ARGS)' '.process.args = $$args | .hostname = "hoist-demo"' \
+		$(IMAGE)/config.json >"$$bundle/config.json"; \
+	echo "+ $$rt --root $$root run --bundle $$bundle $$id"; \
+	status=0; \
+	"$$rt" --root "$$root" run --bundle "$$bundle" "$$id" </dev/null >"$$bundle/out" || status=$$?; \
+	cat "$$bundle/out"; \
+	if [ "$$status" -ne 0 ]; then \
+		echo "demo: $$rt run failed (exit status $$status)" >&2; exit "$$status"; \
+	fi; \
+	grep -qx 'hello from inside hoist' "$$bundle/out" || \
+		{ echo "demo: $$rt exited 0 but the container printed no greeting" >&2; exit 1; }
+
+# The one command CI runs (.ci/run).
+test: deps fmt clippy build runtimetest image
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+# hoist-runtime and runc side by side, case by case.
+conformance: runtimetest image build
+	HOIST_CONFORMANCE_COMPARE=runc $(CARGO) test -p hoist --test conformance
+
+ifeq ($(RUNTIME),$(RELEASE_RUNTIME))
+bench: release image
+else
+bench: image
+endif
+	RUNTIME='$(RUNTIME)' PEERS='$(PEERS)' IMAGE='$(IMAGE)' benches/run.sh
+
+install: release
+	install -D -m 0755 target/release/hoist $(DESTDIR)$(BINDIR)/hoist
+	install -D -m 0755 target/release/hoist-runtime $(DESTDIR)$(BINDIR)/hoist-runtime
+
+clean:
+	$(CARGO) clean
+	rm -rf fuzz/target
