@@ -1,1 +1,55 @@
-fn main() {}
+//! hoist-runtime's entry point: parse, set up the log, dispatch, turn errors into one
+//! line and exit status 1.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hoist_runtime::cli::{Cli, Command, LogFormat};
+use hoist_runtime::commands::{self, Ctx};
+use hoist_runtime::logging;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if cli.version {
+        println!("{}", hoist_runtime::version_text());
+        return ExitCode::SUCCESS;
+    }
+    logging::init(
+        cli.log.as_deref(),
+        cli.log_format == LogFormat::Json,
+        cli.debug,
+    );
+    let ctx = Ctx {
+        root: cli.root.clone(),
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    let Some(command) = cli.command else {
+        eprintln!("hoist-runtime: no command given (see --help)");
+        return ExitCode::from(1);
+    };
+    let result = match &command {
+        Command::Create(a) => commands::create::run(a, &ctx),
+        Command::Start(a) => commands::start::run(&a.id, &ctx),
+        Command::State(a) => commands::state::run(&a.id, &ctx),
+        Command::Kill(a) => commands::kill::run(a, &ctx),
+        Command::Delete(a) => commands::delete::run(a, &ctx),
+        Command::Run(a) => commands::run::run(a, &ctx),
+        Command::Spec(a) => commands::spec::run(a),
+        Command::List(a) => commands::list::run(a, &ctx),
+        Command::Features => commands::features::run(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+        Err(e) => {
+            logging::error(&logging::chain(e.as_ref()));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! runc's command line, as containerd's shim, conmon and podman call it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hoist-runtime",
+    about = "hoist's stage1: an OCI runtime with runc's command line",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Where container state lives.
+    #[arg(long, global = true, default_value = "/run/hoist-runtime")]
+    pub root: PathBuf,
+    /// Log file (default: none; errors always go to stderr).
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Also log debug lines.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Read cgroupsPath as systemd's slice:prefix:name.
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility; rootless mode is chosen from the config.
+    #[arg(long, global = true, hide = true)]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility (checkpointing is not supported).
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    /// Print the version (three lines, like runc's).
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container; its process waits for `start`.
+    Create(CreateArgs),
+    /// Start a created container's process.
+    Start(IdArg),
+    /// Print a container's state as JSON.
+    State(IdArg),
+    /// Send a signal to a container's init (or every process with --all).
+    Kill(KillArgs),
+    /// Delete a container and everything it held.
+    Delete(DeleteArgs),
+    /// Create and start a container; in the foreground, wait and pass on its exit status.
+    Run(RunArgs),
+    /// Write a default config.json.
+    Spec(SpecArgs),
+    /// List containers.
+    List(ListArgs),
+    /// Print the runtime-spec features document.
+    Features,
+}
+
+#[derive(Args, Debug)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// The bundle directory (default: the current directory).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the init's pid here.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// A unix socket to send the pty master to (process.terminal).
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Use MS_MOVE and chroot instead of pivot_root (for a ramfs root).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Accepted for runc compatibility: no session keyring is ever made.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass fds 3..3+N on to the container process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal every process of the container.
+    #[arg(short, long)]
+    pub all: bool,
+    pub id: String,
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Kill the container first if it still runs.
+    #[arg(short, long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return once the container started, leaving it running.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits (foreground only).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Print only the ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Cli {
+        Cli::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn containerd_create_line() {
+        let c = parse(&[
+            "rt",
+            "--root",
+            "/run/containerd/runc/default",
+            "--log",
+            "/b/log.json",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/b/init.pid",
+            "--console-socket",
+            "/tmp/s",
+            "id1",
+        ]);
+        assert_eq!(c.log_format, LogFormat::Json);
+        let Some(Command::Create(a)) = c.command else {
+            panic!()
+        };
+        assert_eq!(a.id, "id1");
+        assert_eq!(a.pid_file.unwrap(), PathBuf::from("/b/init.pid"));
+    }
+
+    #[test]
+    fn globals_after_subcommand_and_kill_defaults() {
+        let c = parse(&["rt", "kill", "--root", "/r", "x"]);
+        assert_eq!(c.root, PathBuf::from("/r"));
+        let Some(Command::Kill(k)) = c.command else {
+            panic!()
+        };
+        assert_eq!(k.signal, "SIGTERM");
+        let c = parse(&["rt", "kill", "--all", "x", "KILL"]);
+        let Some(Command::Kill(k)) = c.command else {
+            panic!()
+        };
+        assert!(k.all);
+        assert_eq!(k.signal, "KILL");
+    }
+
+    #[test]
+    fn run_flags() {
+        let c = parse(&["rt", "run", "-d", "-b", "/b", "--preserve-fds", "2", "x"]);
+        let Some(Command::Run(r)) = c.command else {
+            panic!()
+        };
+        assert!(r.detach);
+        assert_eq!(r.create.preserve_fds, 2);
+    }
+}

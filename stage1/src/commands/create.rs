@@ -1,0 +1,132 @@
+//! `create`: validate the bundle, make the state dir and the cgroup, launch the init,
+//! record the state. Any failure removes all of it again (DESIGN.md rule 5).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::Ctx;
+use crate::cgroups;
+use crate::cli::CreateArgs;
+use crate::container::{Container, State};
+use crate::process::launch::{launch, LaunchArgs};
+use crate::spec::{self, Spec};
+use crate::sys;
+
+/// Undoes a half-made create when dropped unarmed.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    cgroups: Vec<PathBuf>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        cgroups::remove(&self.cgroups);
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().context("get cwd")?.join(p)
+    };
+    // Normalise `.` and trailing slashes without touching symlinks.
+    Ok(p.components().collect())
+}
+
+/// Creates the container; returns its init pid.
+pub fn create(args: &CreateArgs, ctx: &Ctx) -> Result<i32> {
+    crate::container::validate_id(&args.id)?;
+    let bundle = absolute(&args.bundle)?;
+    let spec = Spec::load(&bundle)?;
+    spec::validate(&spec)?;
+    let root_path = spec
+        .root
+        .as_ref()
+        .map(|r| r.path.clone())
+        .unwrap_or_default();
+    let rootfs = if root_path.is_absolute() {
+        root_path
+    } else {
+        bundle.join(root_path)
+    };
+    if !rootfs.is_dir() {
+        bail!(
+            "rootfs `{}` does not exist or is not a directory",
+            rootfs.display()
+        );
+    }
+    let dir = Container::create_dir(&ctx.root, &args.id)?;
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        cgroups: Vec::new(),
+    };
+    cleanup.cgroups = cgroups::create(
+        spec.linux().cgroups_path.as_deref(),
+        &args.id,
+        ctx.systemd_cgroup,
+    )?;
+    let fifo = dir.join("exec.fifo");
+    sys::mkfifo(&fifo, 0o622).with_context(|| format!("create `{}`", fifo.display()))?;
+
+    let pid = launch(&LaunchArgs {
+        id: &args.id,
+        spec: &spec,
+        bundle: &bundle,
+        rootfs: &rootfs,
+        fifo: &fifo,
+        console_socket: args.console_socket.as_deref(),
+        no_pivot: args.no_pivot,
+        preserve_fds: args.preserve_fds,
+        cgroup_paths: &cleanup.cgroups,
+    })?;
+    let kill_init = |e: anyhow::Error| {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::waitpid(pid, false);
+        e
+    };
+    let start_time = crate::container::proc_start_time(pid)
+        .map(|(t, _)| t)
+        .unwrap_or(0);
+    let state = State {
+        id: args.id.clone(),
+        pid,
+        start_time,
+        bundle: bundle.clone(),
+        rootfs,
+        created: crate::time::rfc3339_now(),
+        owner: String::new(),
+        annotations: spec.annotations.clone(),
+        cgroup_paths: cleanup.cgroups.clone(),
+        config: spec,
+        started: false,
+    };
+    state.write(&dir).map_err(|e| kill_init(e.into()))?;
+    if let Some(pf) = &args.pid_file {
+        write_pid_file(pf, pid).map_err(kill_init)?;
+    }
+    cleanup.dir = None;
+    cleanup.cgroups.clear();
+    Ok(pid)
+}
+
+/// Writes the pid file atomically (containerd reads it as soon as create returns).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("write pid file `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("write pid file `{}`", path.display()))
+}
+
+pub fn run(args: &CreateArgs, ctx: &Ctx) -> Result<i32> {
+    create(args, ctx).map(|_| 0)
+}

@@ -1,0 +1,78 @@
+//! `delete`: stop what still runs (created containers always, running ones with
+//! --force), remove the cgroup, run poststop hooks, remove the state.
+
+use std::os::fd::AsFd;
+
+use anyhow::{bail, Result};
+
+use super::Ctx;
+use crate::cli::DeleteArgs;
+use crate::container::{Container, ContainerError, Status};
+use crate::{cgroups, hooks, logging, sys};
+
+pub fn run(args: &DeleteArgs, ctx: &Ctx) -> Result<i32> {
+    let c = match Container::load(&ctx.root, &args.id, true) {
+        // runc: deleting what is already gone is fine with --force (containerd relies on it).
+        Err(ContainerError::NotExist(_)) if args.force => return Ok(0),
+        other => other?,
+    };
+    delete(&c, args.force)?;
+    Ok(0)
+}
+
+pub fn delete(c: &Container, force: bool) -> Result<()> {
+    match c.status() {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(c)?,
+        _ if force => kill_and_wait(c)?,
+        s => bail!(
+            "cannot delete container {} that is not stopped: {}",
+            c.id,
+            s.as_str()
+        ),
+    }
+    cgroups::remove_checked(&c.state.cgroup_paths)?;
+    let state = c.state.oci_json(Status::Stopped).to_string();
+    if let Err(e) = hooks::run(
+        "poststop",
+        &c.state.config.hooks().poststop,
+        state.as_bytes(),
+    ) {
+        logging::warn(&logging::chain(&e));
+    }
+    c.remove_dir()?;
+    Ok(())
+}
+
+/// SIGKILL to every process of the container, then wait (bounded) for the init to die.
+fn kill_and_wait(c: &Container) -> Result<()> {
+    let pidfd = sys::pidfd_open(c.state.pid).ok();
+    crate::cgroups::thaw(&c.state.cgroup_paths);
+    for pid in cgroups::pids(&c.state.cgroup_paths) {
+        let _ = sys::kill(pid, libc::SIGKILL);
+    }
+    if let Some(fd) = &pidfd {
+        // The pid could have been reused between the status check and pidfd_open.
+        if c.status() != Status::Stopped {
+            let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+            if sys::poll_one(fd.as_fd(), libc::POLLIN, 10_000)? == 0 {
+                bail!(
+                    "container {} init (pid {}) did not die after SIGKILL",
+                    c.id,
+                    c.state.pid
+                );
+            }
+        }
+    }
+    // Processes that shared no pid namespace with the init may outlive it briefly.
+    for _ in 0..500 {
+        if cgroups::pids(&c.state.cgroup_paths).is_empty() {
+            break;
+        }
+        for pid in cgroups::pids(&c.state.cgroup_paths) {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! One module per command; `main` dispatches here with the global options in `Ctx`.
+
+pub mod create;
+pub mod delete;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+
+use std::path::PathBuf;
+
+/// The global options every command sees.
+pub struct Ctx {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}

@@ -1,0 +1,89 @@
+//! `run`: create and start; in the foreground, pass signals on, wait for the process,
+//! delete the container and exit with the process's status (runc's behaviour).
+
+use std::os::fd::{AsFd, AsRawFd};
+
+use anyhow::{Context, Result};
+
+use super::Ctx;
+use crate::cli::RunArgs;
+use crate::container::Container;
+use crate::{logging, sys};
+
+/// Signals a foreground `run` passes on to the container's init.
+const FORWARDED: &[i32] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGTERM,
+    libc::SIGALRM,
+    libc::SIGCONT,
+    libc::SIGWINCH,
+];
+
+pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
+    let id = &args.create.id;
+    let pid = super::create::create(&args.create, ctx)?;
+    if args.detach {
+        if let Err(e) = super::start::start(id, ctx) {
+            destroy(ctx, id);
+            return Err(e);
+        }
+        return Ok(0);
+    }
+    // Block the signals before start so none is lost between start and the wait loop.
+    let (sigfd, _old) = sys::signalfd(FORWARDED).context("set up signal forwarding")?;
+    if let Err(e) = super::start::start(id, ctx) {
+        destroy(ctx, id);
+        return Err(e);
+    }
+    let code = wait(pid, &sigfd)?;
+    if !args.keep {
+        destroy(ctx, id);
+    }
+    Ok(code)
+}
+
+fn wait(pid: libc::pid_t, sigfd: &std::os::fd::OwnedFd) -> Result<i32> {
+    let pidfd = sys::pidfd_open(pid).context("watch the container process")?;
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sigfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        sys::poll(&mut fds, -1).context("wait for the container process")?;
+        if fds[1].revents & libc::POLLIN != 0 {
+            let sig = sys::read_signal(sigfd.as_fd()).context("read signal")?;
+            let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            if let Some((_, exit)) =
+                sys::waitpid(pid, false).context("reap the container process")?
+            {
+                return Ok(exit.status());
+            }
+        }
+    }
+}
+
+/// Removes the container after its process ended (or when start failed).
+fn destroy(ctx: &Ctx, id: &str) {
+    match Container::load(&ctx.root, id, true) {
+        Ok(c) => {
+            if let Err(e) = super::delete::delete(&c, true) {
+                logging::warn(&logging::chain(e.as_ref()));
+            }
+        }
+        Err(e) => logging::warn(&e.to_string()),
+    }
+}

@@ -1,0 +1,187 @@
+//! The parent side of create: clone3 the init into its namespaces, map its ids, put it
+//! in its cgroup, run the runtime-namespace hooks when it asks, and return once it
+//! waits for start.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use super::init::{self, InitArgs};
+use super::sync::{self, Msg, SyncError};
+use crate::namespaces::{self, NsError};
+use crate::spec::Spec;
+use crate::{cgroups, hooks, sys};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(transparent)]
+    Ns(#[from] NsError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error("{0}")]
+    Init(String),
+    #[error("{step}")]
+    Io {
+        step: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> LaunchError {
+    let step = step.into();
+    move |source| LaunchError::Io { step, source }
+}
+
+pub struct LaunchArgs<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub fifo: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub cgroup_paths: &'a [PathBuf],
+}
+
+/// Kills and reaps the init if setup fails half way.
+struct KillGuard(Option<libc::pid_t>);
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, false);
+        }
+    }
+}
+
+/// Starts the init; returns its host pid once it waits for `start`.
+pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
+    let plan = namespaces::plan(a.spec)?;
+    if !plan.has("mount") {
+        return Err(LaunchError::Invalid("a mount namespace is required".into()));
+    }
+    let process = a
+        .spec
+        .process
+        .as_ref()
+        .ok_or_else(|| LaunchError::Invalid("process is missing".into()))?;
+    let console: Option<OwnedFd> = match (process.terminal, a.console_socket) {
+        (true, Some(p)) => Some(
+            UnixStream::connect(p)
+                .map_err(io(format!("connect to console socket `{}`", p.display())))?
+                .into(),
+        ),
+        (true, None) => {
+            return Err(LaunchError::Invalid(
+                "process.terminal needs --console-socket".into(),
+            ))
+        }
+        (false, _) => None,
+    };
+    // systemd socket activation: LISTEN_FDS are passed on as fds 3.. (runc does this).
+    let mut extra_env = Vec::new();
+    let mut preserve = a.preserve_fds;
+    if let Some(n) = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        extra_env.push(format!("LISTEN_FDS={n}"));
+        extra_env.push("LISTEN_PID=1".to_string());
+        preserve += n;
+    }
+    let (psock, csock) = sys::seqpacket_pair().map_err(io("create sync socket"))?;
+    namespaces::enter_in_parent(&plan, a.spec)?;
+
+    // SAFETY: stage1 is single-threaded (no thread is ever started).
+    match unsafe { sys::clone3(plan.clone_flags) }.map_err(io("clone3 the container init"))? {
+        sys::Forked::Child => {
+            drop(psock);
+            init::run(&InitArgs {
+                spec: a.spec,
+                bundle: a.bundle,
+                rootfs: a.rootfs,
+                plan: &plan,
+                sock: csock.as_fd(),
+                console: console.as_ref().map(AsFd::as_fd),
+                fifo: a.fifo,
+                no_pivot: a.no_pivot,
+                preserve_fds: preserve,
+                extra_env: &extra_env,
+                cgroup_paths: a.cgroup_paths,
+            })
+        }
+        sys::Forked::Parent(pid) => {
+            drop(csock);
+            let mut guard = KillGuard(Some(pid));
+            drive(a, &plan, pid, psock)?;
+            guard.0 = None;
+            Ok(pid)
+        }
+    }
+}
+
+fn drive(
+    a: &LaunchArgs<'_>,
+    plan: &namespaces::Plan,
+    pid: libc::pid_t,
+    sock: OwnedFd,
+) -> Result<(), LaunchError> {
+    if plan.new_user {
+        namespaces::write_id_maps(pid, a.spec)?;
+    }
+    cgroups::join(a.cgroup_paths, pid)?;
+    if let Some(adj) = a.spec.process.as_ref().and_then(|p| p.oom_score_adj) {
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .map_err(io(format!("set oom_score_adj to {adj}")))?;
+    }
+    sync::send(sock.as_fd(), &Msg::Go)?;
+    loop {
+        match sync::recv(sock.as_fd())? {
+            Msg::RunHooks => {
+                let state = hook_state(a, pid, "creating");
+                let h = a.spec.hooks();
+                hooks::run("prestart", &h.prestart, state.as_bytes())?;
+                hooks::run("createRuntime", &h.create_runtime, state.as_bytes())?;
+                sync::send(
+                    sock.as_fd(),
+                    &Msg::HooksDone {
+                        state: hook_state(a, pid, "created"),
+                    },
+                )?;
+            }
+            Msg::Ready => return Ok(()),
+            Msg::Error { message, .. } => return Err(LaunchError::Init(message)),
+            other => {
+                return Err(SyncError::Unexpected {
+                    expected: "ready",
+                    got: other,
+                }
+                .into())
+            }
+        }
+    }
+}
+
+/// The state JSON hooks read on stdin.
+pub fn hook_state(a: &LaunchArgs<'_>, pid: libc::pid_t, status: &str) -> String {
+    let mut v = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": a.id,
+        "status": status,
+        "pid": pid,
+        "bundle": a.bundle,
+    });
+    if !a.spec.annotations.is_empty() {
+        v["annotations"] = serde_json::json!(a.spec.annotations);
+    }
+    v.to_string()
+}

@@ -1,0 +1,360 @@
+//! Process syscalls: clone3, namespaces, credentials, prctl, rlimits, exec, signals, wait.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::{cvt, retry, CStrArray};
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Where a `clone3` call returned.
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `clone3(2)` without CLONE_VM: a fork into the namespaces named by `flags`, with
+/// SIGCHLD as the exit signal.
+///
+/// # Safety
+/// The caller must be single-threaded (the child gets one thread; locks held by other
+/// threads would never be released in it). stage1 never starts a thread.
+pub unsafe fn clone3(flags: u64) -> io::Result<Forked> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed; with no CLONE_VM and no
+    // stack the child runs on a copy of our memory like fork(2); the caller guarantees
+    // we are single-threaded.
+    let ret = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    })?;
+    Ok(if ret == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(
+            libc::pid_t::try_from(ret).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+        )
+    })
+}
+
+/// `setns(2)`.
+pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
+    // SAFETY: a live fd; no memory passed.
+    cvt(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
+}
+
+/// `unshare(2)`.
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: no memory passed.
+    cvt(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// `sethostname(2)`.
+pub fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe `name`'s bytes.
+    cvt(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// `setdomainname(2)`.
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe `name`'s bytes.
+    cvt(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// `prctl(2)` with integer arguments only.
+pub fn prctl(option: i32, arg2: u64) -> io::Result<i32> {
+    // SAFETY: the options used here take integers, no pointers.
+    cvt(unsafe { libc::prctl(option, arg2, 0u64, 0u64, 0u64) })
+}
+
+/// `setresuid(2)` with all three ids the same (the raw syscall: per-thread, which is
+/// the whole process here).
+pub fn setresuid(uid: u32) -> io::Result<()> {
+    // SAFETY: no memory passed.
+    cvt(unsafe { libc::setresuid(uid, uid, uid) }).map(drop)
+}
+
+/// `setresgid(2)` with all three ids the same.
+pub fn setresgid(gid: u32) -> io::Result<()> {
+    // SAFETY: no memory passed.
+    cvt(unsafe { libc::setresgid(gid, gid, gid) }).map(drop)
+}
+
+/// `setgroups(2)`.
+pub fn setgroups(gids: &[u32]) -> io::Result<()> {
+    // SAFETY: pointer and length describe `gids`.
+    cvt(unsafe { libc::setgroups(gids.len(), gids.as_ptr()) }).map(drop)
+}
+
+/// `prlimit(2)` on ourselves.
+pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `lim` is a valid rlimit; NULL old-limit pointer is allowed.
+    cvt(unsafe { libc::prlimit(0, resource, &lim, std::ptr::null_mut()) }).map(drop)
+}
+
+/// `setsid(2)`.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: no memory passed.
+    cvt(unsafe { libc::setsid() }).map(drop)
+}
+
+/// `execve(2)`: returns only on failure.
+pub fn execve(path: &std::ffi::CStr, argv: &CStrArray<'_>, envp: &CStrArray<'_>) -> io::Error {
+    // SAFETY: path is a valid C string; argv and envp are NULL-terminated arrays of valid
+    // C strings that outlive the call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// `kill(2)`.
+pub fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
+    // SAFETY: no memory passed.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// How a waited-for process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// The shell convention runc follows: the code, or 128 + the signal.
+    pub fn status(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// `waitpid(2)`; with `nohang`, `Ok(None)` while the child still runs.
+pub fn waitpid(pid: libc::pid_t, nohang: bool) -> io::Result<Option<(libc::pid_t, Exit)>> {
+    let mut status = 0;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    // SAFETY: `status` is writable.
+    let r = retry(|| unsafe { libc::waitpid(pid, &mut status, flags) })?;
+    if r == 0 {
+        return Ok(None);
+    }
+    let exit = if libc::WIFSIGNALED(status) {
+        Exit::Signal(libc::WTERMSIG(status))
+    } else {
+        Exit::Code(libc::WEXITSTATUS(status))
+    };
+    Ok(Some((r, exit)))
+}
+
+/// `pidfd_open(2)`.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: no memory passed.
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_send_signal(2)`: signals exactly the process the pidfd names (no pid reuse).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: NULL siginfo is allowed; the fd is live.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Blocks `signals` for this process and returns a signalfd that reads them, plus the
+/// mask that was in force before (to restore in children before exec).
+pub fn signalfd(signals: &[i32]) -> io::Result<(OwnedFd, libc::sigset_t)> {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set; sigaddset and sigprocmask take valid
+    // pointers to initialised sets.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        for &s in signals {
+            libc::sigaddset(set.as_mut_ptr(), s);
+        }
+        cvt(libc::sigprocmask(
+            libc::SIG_BLOCK,
+            set.as_ptr(),
+            old.as_mut_ptr(),
+        ))?;
+    }
+    // SAFETY: `set` is initialised above.
+    let fd = cvt(unsafe { libc::signalfd(-1, set.as_ptr(), libc::SFD_CLOEXEC) })?;
+    // SAFETY: a new fd owned by nobody else; `old` was filled by sigprocmask.
+    Ok((unsafe { OwnedFd::from_raw_fd(fd) }, unsafe {
+        old.assume_init()
+    }))
+}
+
+/// Reads one signal number from a signalfd.
+pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    let mut info = std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit();
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: `info` is writable memory of `size` bytes.
+    let n = retry(|| unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), size) })?;
+    if usize::try_from(n).ok() != Some(size) {
+        return Err(io::Error::from_raw_os_error(libc::EIO));
+    }
+    // SAFETY: the kernel filled the whole struct.
+    let info = unsafe { info.assume_init() };
+    i32::try_from(info.ssi_signo).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Restores a signal mask (undoing `signalfd`'s blocking in a child).
+pub fn set_sigmask(mask: &libc::sigset_t) -> io::Result<()> {
+    // SAFETY: `mask` is an initialised sigset.
+    cvt(unsafe { libc::sigprocmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) }).map(drop)
+}
+
+/// Resets every catchable signal to its default disposition (before exec of the
+/// container process, so that it does not inherit an ignored SIGPIPE and the like).
+pub fn reset_signal_dispositions() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition; failures (invalid signal
+        // numbers reserved by libc) are harmless and ignored.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal our controlling terminal.
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// Unlocks a pty master and opens its peer (`TIOCGPTPEER`: no path lookup at all).
+pub fn open_pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int from a valid pointer.
+    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) })?;
+    // SAFETY: TIOCGPTPEER takes open flags as an integer.
+    let fd = cvt(unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `ioctl(fd, TIOCSWINSZ)`.
+pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
+}
+
+/// `_exit(2)`: leaves the child of a clone without running the parent's destructors.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and is always safe to call.
+    unsafe { libc::_exit(code) }
+}
+
+/// Our pid.
+pub fn getpid() -> libc::pid_t {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// `prctl(2)` with two integer arguments.
+pub fn prctl2(option: i32, arg2: u64, arg3: u64) -> io::Result<i32> {
+    // SAFETY: the options used with this take integers, no pointers.
+    cvt(unsafe { libc::prctl(option, arg2, arg3, 0u64, 0u64) })
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `capset(2)` of the effective, permitted and inheritable sets in one call (version 3,
+/// 64 capability bits).
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
+    const VERSION_3: u32 = 0x2008_0522;
+    let lo = |v: u64| (v & 0xffff_ffff) as u32;
+    let hi = |v: u64| (v >> 32) as u32;
+    let mut hdr = CapHeader {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: lo(effective),
+            permitted: lo(permitted),
+            inheritable: lo(inheritable),
+        },
+        CapData {
+            effective: hi(effective),
+            permitted: hi(permitted),
+            inheritable: hi(inheritable),
+        },
+    ];
+    // SAFETY: header and a two-element data array, as version 3 requires, alive for the call.
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) })
+        .map(drop)
+}
+
+/// `access(path, X_OK)` against the real ids.
+pub fn is_executable(path: &std::ffi::CStr) -> bool {
+    // SAFETY: valid C string.
+    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
+}
+
+/// `getcwd(3)`.
+pub fn getcwd() -> io::Result<std::path::PathBuf> {
+    std::env::current_dir()
+}
