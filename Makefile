@@ -21,9 +21,11 @@ IMAGE     := target/images/busybox
 BUSYBOX   := /bin/busybox
 IMAGE_SRC := images/busybox/build.sh images/busybox/config.json
 
-# Debian packages the build, the tests, the demo and the benchmarks need.
-APT_PACKAGES := build-essential pkg-config busybox-static runc crun containerd \
-                hyperfine jq iproute2 util-linux procps file
+# Debian packages the build, the tests, the demo and the benchmarks need (gcc and
+# libc6-dev link Rust binaries, libc.a included for the static runtimetest; the Rust
+# toolchain itself comes from rustup, as Debian 12's is older than rust-version).
+APT_PACKAGES := gcc libc6-dev pkg-config ca-certificates busybox-static runc crun \
+                containerd hyperfine jq iproute2 util-linux procps file
 
 # Steps share target/ and the cargo lock, and the machines have 2 cores: run one at a time.
 .NOTPARALLEL:
@@ -33,11 +35,18 @@ APT_PACKAGES := build-essential pkg-config busybox-static runc crun containerd \
 
 all: build
 
+# apt-get runs only when a package is missing ("ii" is installed; a removed package whose
+# config files remain is known to dpkg but not installed), so a repeated make stays fast.
 deps:
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-		echo "deps: installing $(APT_PACKAGES)"; \
+	@missing=; \
+	for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${db:Status-Abbrev}' "$$p" 2>/dev/null | grep -q '^ii' || \
+			missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update && apt-get install -y --no-install-recommends $(APT_PACKAGES); \
+		apt-get update && apt-get install -y --no-install-recommends $$missing; \
 	fi
 	@if ! $(CARGO) nextest --version >/dev/null 2>&1; then \
 		echo "deps: installing cargo-nextest"; \
@@ -66,7 +75,7 @@ runtimetest:
 	@file -L target/release/runtimetest | grep -Eq 'statically linked|static-pie linked' || \
 		{ echo "runtimetest: target/release/runtimetest is not static" >&2; exit 1; }
 
-image: $(IMAGE)/oci.tar
+image: deps $(IMAGE)/oci.tar
 
 $(IMAGE)/oci.tar: $(IMAGE_SRC) $(BUSYBOX)
 	images/busybox/build.sh $(IMAGE)
@@ -75,9 +84,9 @@ $(IMAGE)/oci.tar: $(IMAGE_SRC) $(BUSYBOX)
 # state root, and removes all of it afterwards.
 DEMO_ARGS := ["sh", "-c", "echo hello from inside hoist; hostname; id"]
 ifeq ($(RUNTIME),$(RELEASE_RUNTIME))
-demo: release image
+demo: deps release image
 else
-demo: image
+demo: deps image
 endif
 	@set -eu; \
 	rt='$(RUNTIME)'; \
@@ -111,9 +120,9 @@ conformance: runtimetest image build
 	HOIST_CONFORMANCE_COMPARE=runc $(CARGO) test -p hoist --test conformance
 
 ifeq ($(RUNTIME),$(RELEASE_RUNTIME))
-bench: release image
+bench: deps release image
 else
-bench: image
+bench: deps image
 endif
 	RUNTIME='$(RUNTIME)' PEERS='$(PEERS)' IMAGE='$(IMAGE)' benches/run.sh
 
