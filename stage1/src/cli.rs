@@ -64,6 +64,64 @@ pub enum Command {
     List(ListArgs),
     /// Print the runtime-spec features document.
     Features,
+    /// Run another process inside a running container.
+    Exec(ExecArgs),
+    /// Freeze every process of a container.
+    Pause(IdArg),
+    /// Thaw a paused container.
+    Resume(IdArg),
+    /// List the processes of a container.
+    Ps(PsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// A process.json (runtime-spec `process`) instead of ARGS and the flags below.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pty (sent to --console-socket).
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// KEY=VALUE added to the environment.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Supplementary group ids.
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the process's sets.
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Accepted for runc compatibility (no LSM support yet).
+    #[arg(long = "process-label", hide = true)]
+    pub process_label: Option<String>,
+    #[arg(long = "apparmor", hide = true)]
+    pub apparmor: Option<String>,
+    pub id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

@@ -44,6 +44,10 @@ fn main() -> ExitCode {
         Command::Spec(a) => commands::spec::run(a),
         Command::List(a) => commands::list::run(a, &ctx),
         Command::Features => commands::features::run(),
+        Command::Exec(a) => commands::exec::run(a, &ctx),
+        Command::Pause(a) => commands::pause::pause(&a.id, &ctx),
+        Command::Resume(a) => commands::pause::resume(&a.id, &ctx),
+        Command::Ps(a) => commands::ps::run(a, &ctx),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),

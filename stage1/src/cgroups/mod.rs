@@ -264,6 +264,50 @@ pub fn is_frozen(dirs: &[PathBuf]) -> bool {
     })
 }
 
+/// Freezes or thaws the container: the v1 freezer where the host has one, else the
+/// v2 `cgroup.freeze`; waits (bounded) until the kernel reports the new state.
+pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<(), CgroupError> {
+    let v1 = dirs.iter().find(|d| d.join("freezer.state").exists());
+    let (file, value, done) = match v1 {
+        Some(_) => (
+            "freezer.state",
+            if frozen { "FROZEN" } else { "THAWED" },
+            if frozen { "FROZEN" } else { "THAWED" },
+        ),
+        None => (
+            "cgroup.freeze",
+            if frozen { "1" } else { "0" },
+            if frozen { "1" } else { "0" },
+        ),
+    };
+    let dir = v1.or_else(|| dirs.iter().find(|d| d.join("cgroup.freeze").exists()));
+    let Some(dir) = dir else {
+        return Err(CgroupError::Join {
+            path: PathBuf::from("freezer"),
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        });
+    };
+    let path = dir.join(file);
+    for _ in 0..1000 {
+        std::fs::write(&path, value).map_err(|source| CgroupError::Join {
+            path: path.clone(),
+            source,
+        })?;
+        let now = std::fs::read_to_string(&path).map_err(|source| CgroupError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if now.trim() == done {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err(CgroupError::Join {
+        path,
+        source: io::Error::from_raw_os_error(libc::EBUSY),
+    })
+}
+
 /// Thaws a frozen cgroup (so that SIGKILL can be delivered before delete).
 pub fn thaw(dirs: &[PathBuf]) {
     for d in dirs {

@@ -11,7 +11,7 @@ use crate::container::Container;
 use crate::{logging, sys};
 
 /// Signals a foreground `run` passes on to the container's init.
-const FORWARDED: &[i32] = &[
+pub const FORWARDED: &[i32] = &[
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -46,7 +46,7 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     Ok(code)
 }
 
-fn wait(pid: libc::pid_t, sigfd: &std::os::fd::OwnedFd) -> Result<i32> {
+pub fn wait(pid: libc::pid_t, sigfd: &std::os::fd::OwnedFd) -> Result<i32> {
     let pidfd = sys::pidfd_open(pid).context("watch the container process")?;
     loop {
         let mut fds = [

@@ -7,11 +7,11 @@ use std::convert::Infallible;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
+use super::apply::{self, ApplyError};
 use super::sync::{self, Msg, SyncError};
-use super::{caps, console, exec};
 use crate::namespaces::{self, Plan};
 use crate::rootfs;
-use crate::spec::{validate::rlimit_resource, Spec};
+use crate::spec::Spec;
 use crate::{hooks, logging, sys};
 
 /// Everything the init needs, prepared by the parent before clone3.
@@ -39,11 +39,7 @@ pub enum InitError {
     #[error(transparent)]
     Rootfs(#[from] rootfs::RootfsError),
     #[error(transparent)]
-    Caps(#[from] caps::CapsError),
-    #[error(transparent)]
-    Console(#[from] console::ConsoleError),
-    #[error(transparent)]
-    Exec(#[from] exec::ExecError),
+    Apply(#[from] ApplyError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
     #[error("{step}")]
@@ -91,8 +87,7 @@ pub fn run(a: &InitArgs<'_>) -> ! {
         );
     }
     let code = match &err {
-        InitError::Exec(exec::ExecError::NotFound(_) | exec::ExecError::Missing(_)) => 127,
-        InitError::Exec(_) => 126,
+        InitError::Apply(e) => e.exit_code(),
         _ => 1,
     };
     sys::exit_now(code)
@@ -139,48 +134,7 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
     rootfs::pivot(a.rootfs, a.no_pivot)?;
     rootfs::finalize(spec)?;
 
-    if process.terminal {
-        let sock = a.console.ok_or_else(|| {
-            io("terminal: no console socket")(std::io::Error::from_raw_os_error(libc::EINVAL))
-        })?;
-        console::setup(sock, process.console_size)?;
-    }
-    set_rlimits(process)?;
-    let masks = process
-        .capabilities
-        .as_ref()
-        .map(|c| caps::masks(c, &mut |w| logging::warn(w)));
-    if let Some(m) = &masks {
-        caps::drop_bounding(m.bounding)?;
-    }
-    let cwd = Path::new(&process.cwd);
-    let early_cd = sys::chdir(cwd);
-    switch_user(&process.user, masks.is_some())?;
-    if let Some(m) = &masks {
-        caps::apply(m)?;
-    }
-    if process.no_new_privileges {
-        sys::prctl2(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(io("set no_new_privs"))?;
-    }
-    if early_cd.is_err() {
-        sys::chdir(cwd).map_err(io(format!("chdir to cwd `{}`", cwd.display())))?;
-    }
-    // The cwd must be inside the container (the CVE-2024-21626 class: a leaked fd as cwd).
-    match sys::getcwd() {
-        Ok(p) if p.starts_with("/") => {}
-        _ => {
-            return Err(io("cwd is outside the container")(
-                std::io::Error::from_raw_os_error(libc::EPERM),
-            ))
-        }
-    }
-    sys::umask(process.user.umask.unwrap_or(0o022));
-
-    let mut env = process.env.clone();
-    env.extend(a.extra_env.iter().cloned());
-    let prog = exec::find(&process.args[0], &env)?;
-    let argv = exec::cstrings(&process.args)?;
-    let envp = exec::cstrings(&env)?;
+    let prepared = apply::prepare(process, a.console, a.extra_env)?;
 
     sync::send(a.sock, &Msg::Ready)?;
     *ready = true;
@@ -188,20 +142,7 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
     drop(fifo);
     hooks::run("startContainer", &spec.hooks().start_container, &state)?;
 
-    sys::cloexec_from(3 + a.preserve_fds).map_err(io("close fds"))?;
-    for fd in 3..3 + a.preserve_fds {
-        sys::clear_cloexec(i32::try_from(fd).unwrap_or(i32::MAX))
-            .map_err(io(format!("preserve fd {fd}")))?;
-    }
-    sys::reset_signal_dispositions();
-    let argv = sys::CStrArray::new(&argv);
-    let envp = sys::CStrArray::new(&envp);
-    let e = sys::execve(&prog, &argv, &envp);
-    Err(exec::ExecError::Exec {
-        path: process.args[0].clone(),
-        source: e,
-    }
-    .into())
+    Err(apply::exec(&prepared, a.preserve_fds).into())
 }
 
 fn enter_namespaces(a: &InitArgs<'_>) -> Result<(), InitError> {
@@ -230,36 +171,6 @@ fn set_names(spec: &Spec) -> Result<(), InitError> {
     }
     if let Some(d) = spec.domainname.as_deref().filter(|d| !d.is_empty()) {
         sys::setdomainname(d).map_err(io(format!("set domainname `{d}`")))?;
-    }
-    Ok(())
-}
-
-fn set_rlimits(process: &crate::spec::Process) -> Result<(), InitError> {
-    for r in &process.rlimits {
-        let res = rlimit_resource(&r.kind).unwrap_or(u32::MAX);
-        sys::setrlimit(res, r.soft, r.hard).map_err(io(format!(
-            "setrlimit {} (soft {}, hard {})",
-            r.kind, r.soft, r.hard
-        )))?;
-    }
-    Ok(())
-}
-
-/// setgroups, setgid, setuid, keeping the permitted capabilities across the uid change
-/// when the config sets capabilities (they are applied right after).
-fn switch_user(user: &crate::spec::User, keep_caps: bool) -> Result<(), InitError> {
-    if keep_caps {
-        sys::prctl2(libc::PR_SET_KEEPCAPS, 1, 0).map_err(io("set keepcaps"))?;
-    }
-    match sys::setgroups(&user.additional_gids) {
-        // A user namespace with setgroups denied: only an empty list could be asked.
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) && user.additional_gids.is_empty() => {}
-        other => other.map_err(io("setgroups"))?,
-    }
-    sys::setresgid(user.gid).map_err(io(format!("setgid {}", user.gid)))?;
-    sys::setresuid(user.uid).map_err(io(format!("setuid {}", user.uid)))?;
-    if keep_caps {
-        sys::prctl2(libc::PR_SET_KEEPCAPS, 0, 0).map_err(io("clear keepcaps"))?;
     }
     Ok(())
 }

@@ -1,0 +1,153 @@
+//! What both the init and an `exec`'d process apply to themselves before execve, in
+//! runc's order: console, rlimits, bounding set, user (keeping capabilities across the
+//! uid change), capability sets, no_new_privs, cwd (checked to be inside), umask; then
+//! the program lookup, and the exec itself with every unpreserved fd closed.
+
+use std::ffi::CString;
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+use super::{caps, console, exec};
+use crate::spec::{validate::rlimit_resource, Process, User};
+use crate::{logging, sys};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Caps(#[from] caps::CapsError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    Exec(#[from] exec::ExecError),
+    #[error("{step}")]
+    Io {
+        step: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ApplyError {
+    /// The shell's convention for a program that could not be run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ApplyError::Exec(exec::ExecError::NotFound(_) | exec::ExecError::Missing(_)) => 127,
+            ApplyError::Exec(_) => 126,
+            _ => 1,
+        }
+    }
+}
+
+fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> ApplyError {
+    let step = step.into();
+    move |source| ApplyError::Io { step, source }
+}
+
+/// The program, argv and envp, ready for execve.
+pub struct Prepared {
+    prog: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    name: String,
+}
+
+/// Applies `process` to the calling process (inside the container's namespaces and root).
+pub fn prepare(
+    process: &Process,
+    console_socket: Option<BorrowedFd<'_>>,
+    extra_env: &[String],
+) -> Result<Prepared, ApplyError> {
+    if process.terminal {
+        let sock = console_socket.ok_or_else(|| {
+            io("terminal: no console socket")(std::io::Error::from_raw_os_error(libc::EINVAL))
+        })?;
+        console::setup(sock, process.console_size)?;
+    }
+    for r in &process.rlimits {
+        let res = rlimit_resource(&r.kind).unwrap_or(u32::MAX);
+        sys::setrlimit(res, r.soft, r.hard).map_err(io(format!(
+            "setrlimit {} (soft {}, hard {})",
+            r.kind, r.soft, r.hard
+        )))?;
+    }
+    let masks = process
+        .capabilities
+        .as_ref()
+        .map(|c| caps::masks(c, &mut |w| logging::warn(w)));
+    if let Some(m) = &masks {
+        caps::drop_bounding(m.bounding)?;
+    }
+    let cwd = Path::new(&process.cwd);
+    let early_cd = sys::chdir(cwd);
+    switch_user(&process.user, masks.is_some())?;
+    if let Some(m) = &masks {
+        caps::apply(m)?;
+    }
+    if process.no_new_privileges {
+        sys::prctl2(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(io("set no_new_privs"))?;
+    }
+    if early_cd.is_err() {
+        sys::chdir(cwd).map_err(io(format!("chdir to cwd `{}`", cwd.display())))?;
+    }
+    // The cwd must be inside the container (the CVE-2024-21626 class: a leaked fd as cwd
+    // shows as "(unreachable)/…", which is not absolute).
+    match sys::getcwd() {
+        Ok(p) if p.starts_with("/") => {}
+        _ => {
+            return Err(io("cwd is outside the container")(
+                std::io::Error::from_raw_os_error(libc::EPERM),
+            ))
+        }
+    }
+    sys::umask(process.user.umask.unwrap_or(0o022));
+    let mut env = process.env.clone();
+    env.extend(extra_env.iter().cloned());
+    let name = process.args.first().cloned().unwrap_or_default();
+    Ok(Prepared {
+        prog: exec::find(&name, &env)?,
+        argv: exec::cstrings(&process.args)?,
+        envp: exec::cstrings(&env)?,
+        name,
+    })
+}
+
+/// setgroups, setgid, setuid, keeping the permitted capabilities across the uid change
+/// when the config sets capabilities (they are applied right after).
+fn switch_user(user: &User, keep_caps: bool) -> Result<(), ApplyError> {
+    if keep_caps {
+        sys::prctl2(libc::PR_SET_KEEPCAPS, 1, 0).map_err(io("set keepcaps"))?;
+    }
+    match sys::setgroups(&user.additional_gids) {
+        // A user namespace with setgroups denied: only an empty list could be asked.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && user.additional_gids.is_empty() => {}
+        other => other.map_err(io("setgroups"))?,
+    }
+    sys::setresgid(user.gid).map_err(io(format!("setgid {}", user.gid)))?;
+    sys::setresuid(user.uid).map_err(io(format!("setuid {}", user.uid)))?;
+    if keep_caps {
+        sys::prctl2(libc::PR_SET_KEEPCAPS, 0, 0).map_err(io("clear keepcaps"))?;
+    }
+    Ok(())
+}
+
+/// Closes every fd above the preserved ones (DESIGN.md rule 2) and execs; returns
+/// only on failure.
+pub fn exec(p: &Prepared, preserve_fds: u32) -> ApplyError {
+    if let Err(e) = sys::cloexec_from(3 + preserve_fds) {
+        return io("close fds")(e);
+    }
+    for fd in 3..3 + preserve_fds {
+        if let Err(e) = sys::clear_cloexec(i32::try_from(fd).unwrap_or(i32::MAX)) {
+            return io(format!("preserve fd {fd}"))(e);
+        }
+    }
+    sys::reset_signal_dispositions();
+    let argv = sys::CStrArray::new(&p.argv);
+    let envp = sys::CStrArray::new(&p.envp);
+    let e = sys::execve(&p.prog, &argv, &envp);
+    exec::ExecError::Exec {
+        path: p.name.clone(),
+        source: e,
+    }
+    .into()
+}

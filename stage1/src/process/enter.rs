@@ -1,0 +1,162 @@
+//! `exec`'s process: join every namespace of the container's init (pid and time in the
+//! parent, since they only apply to children; user first and mount last in the child),
+//! join its cgroup, then apply the process and exec, as the init would. The child stays
+//! non-dumpable until exec, so nothing in the container can reach our memory or our
+//! binary through /proc (the CVE-2019-5736 class).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use super::apply;
+use super::sync::{self, Msg};
+use crate::spec::Process;
+use crate::{cgroups, logging, sys};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnterError {
+    #[error("{step}")]
+    Io {
+        step: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Child(String),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
+    #[error(transparent)]
+    Sync(#[from] sync::SyncError),
+}
+
+fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> EnterError {
+    let step = step.into();
+    move |source| EnterError::Io { step, source }
+}
+
+/// /proc/PID/ns names in join order, with their clone flags.
+const NS: &[(&str, i32)] = &[
+    ("user", libc::CLONE_NEWUSER),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("net", libc::CLONE_NEWNET),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+fn same_ns(pid: i32, name: &str) -> bool {
+    let a = std::fs::metadata(format!("/proc/self/ns/{name}"));
+    let b = std::fs::metadata(format!("/proc/{pid}/ns/{name}"));
+    use std::os::unix::fs::MetadataExt;
+    matches!((a, b), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
+}
+
+pub struct EnterArgs<'a> {
+    pub init_pid: i32,
+    pub process: &'a Process,
+    pub cgroup_paths: &'a [PathBuf],
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: u32,
+}
+
+/// Starts the process; returns its host pid once it exec'd.
+pub fn enter(a: &EnterArgs<'_>) -> Result<libc::pid_t, EnterError> {
+    let pid = a.init_pid;
+    // Open every namespace first: the init could exit while we work.
+    let mut joins: Vec<(OwnedFd, i32, &str)> = Vec::new();
+    for &(name, flag) in NS {
+        if !same_ns(pid, name) {
+            let p = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+            let fd = sys::openat(None, &p, libc::O_RDONLY, 0)
+                .map_err(io(format!("open `{}`", p.display())))?;
+            joins.push((fd, flag, name));
+        }
+    }
+    // pid and time namespaces apply to children only: join them here, before the fork.
+    for (name, flag) in [("pid", libc::CLONE_NEWPID), ("time", libc::CLONE_NEWTIME)] {
+        if !same_ns(pid, name) {
+            let p = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+            let fd = sys::openat(None, &p, libc::O_RDONLY, 0)
+                .map_err(io(format!("open `{}`", p.display())))?;
+            sys::setns(fd.as_fd(), flag)
+                .map_err(io(format!("join {name} namespace of pid {pid}")))?;
+        }
+    }
+    let console: Option<OwnedFd> = match (a.process.terminal, a.console_socket) {
+        (true, Some(p)) => Some(
+            UnixStream::connect(p)
+                .map_err(io(format!("connect to console socket `{}`", p.display())))?
+                .into(),
+        ),
+        (true, None) => {
+            return Err(EnterError::Child(
+                "process.terminal needs --console-socket".into(),
+            ))
+        }
+        (false, _) => None,
+    };
+    let (psock, csock) = sys::seqpacket_pair().map_err(io("create sync socket"))?;
+    // SAFETY: stage1 is single-threaded.
+    match unsafe { sys::clone3(0) }.map_err(io("fork the exec process"))? {
+        sys::Forked::Child => {
+            drop(psock);
+            let err = child(a, &joins, console.as_ref().map(AsFd::as_fd), csock.as_fd());
+            let _ = sync::send(
+                csock.as_fd(),
+                &Msg::Error {
+                    errno: 0,
+                    message: err.0,
+                },
+            );
+            sys::exit_now(err.1)
+        }
+        sys::Forked::Parent(child_pid) => {
+            drop(csock);
+            let fail = |e: EnterError| {
+                let _ = sys::kill(child_pid, libc::SIGKILL);
+                let _ = sys::waitpid(child_pid, false);
+                e
+            };
+            cgroups::join(a.cgroup_paths, child_pid).map_err(|e| fail(e.into()))?;
+            sync::send(psock.as_fd(), &Msg::Go).map_err(|e| fail(e.into()))?;
+            // The socket is close-on-exec: end of file means the exec succeeded.
+            match sync::recv(psock.as_fd()) {
+                Err(sync::SyncError::Closed) => Ok(child_pid),
+                Ok(Msg::Error { message, .. }) => {
+                    let _ = sys::waitpid(child_pid, false);
+                    Err(EnterError::Child(message))
+                }
+                Ok(_) => Err(fail(EnterError::Child(
+                    "unexpected message from exec process".into(),
+                ))),
+                Err(e) => Err(fail(e.into())),
+            }
+        }
+    }
+}
+
+/// The child: never returns; gives back (message, exit code) on failure.
+fn child(
+    a: &EnterArgs<'_>,
+    joins: &[(OwnedFd, i32, &str)],
+    console: Option<std::os::fd::BorrowedFd<'_>>,
+    sock: std::os::fd::BorrowedFd<'_>,
+) -> (String, i32) {
+    let r = (|| -> Result<std::convert::Infallible, (String, i32)> {
+        let e = |step: String| move |err: std::io::Error| (format!("{step}: {err}"), 1);
+        sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(e("make exec process non-dumpable".into()))?;
+        sync::expect(sock, "go", |m| matches!(m, Msg::Go)).map_err(|x| (x.to_string(), 1))?;
+        for (fd, flag, name) in joins {
+            sys::setns(fd.as_fd(), *flag).map_err(e(format!("join {name} namespace")))?;
+        }
+        sys::setsid().map_err(e("setsid".into()))?;
+        let p = apply::prepare(a.process, console, &[])
+            .map_err(|x| (logging::chain(&x), x.exit_code()))?;
+        let x = apply::exec(&p, a.preserve_fds);
+        Err((logging::chain(&x), x.exit_code()))
+    })();
+    match r {
+        Err(x) => x,
+        Ok(never) => match never {},
+    }
+}
