@@ -39,7 +39,11 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// Creates the container; returns its init pid.
-pub fn create(args: &CreateArgs, ctx: &Ctx) -> Result<i32> {
+pub fn create(
+    args: &CreateArgs,
+    ctx: &Ctx,
+    console_fd: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<i32> {
     crate::container::validate_id(&args.id)?;
     let bundle = absolute(&args.bundle)?;
     let spec = Spec::load(&bundle)?;
@@ -80,6 +84,8 @@ pub fn create(args: &CreateArgs, ctx: &Ctx) -> Result<i32> {
         rootfs: &rootfs,
         fifo: &fifo,
         console_socket: args.console_socket.as_deref(),
+        console_fd,
+        no_new_keyring: args.no_new_keyring,
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         cgroup_paths: &cleanup.cgroups,
@@ -128,5 +134,5 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 pub fn run(args: &CreateArgs, ctx: &Ctx) -> Result<i32> {
-    create(args, ctx).map(|_| 0)
+    create(args, ctx, None).map(|_| 0)
 }

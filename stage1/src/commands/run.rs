@@ -1,16 +1,20 @@
 //! `run`: create and start; in the foreground, pass signals on, wait for the process,
-//! delete the container and exit with the process's status (runc's behaviour).
+//! delete the container and exit with the process's status (runc's behaviour). With
+//! `terminal: true` and no --console-socket, the pty is proxied to our own stdio.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 
 use anyhow::{Context, Result};
 
 use super::Ctx;
 use crate::cli::RunArgs;
 use crate::container::Container;
+use crate::process::pty_proxy;
+use crate::spec::Spec;
 use crate::{logging, sys};
 
-/// Signals a foreground `run` passes on to the container's init.
+/// Signals a foreground `run` or `exec` passes on to its process.
 pub const FORWARDED: &[i32] = &[
     libc::SIGHUP,
     libc::SIGINT,
@@ -25,7 +29,29 @@ pub const FORWARDED: &[i32] = &[
 
 pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     let id = &args.create.id;
-    let pid = super::create::create(&args.create, ctx)?;
+    let own_pty = !args.detach
+        && args.create.console_socket.is_none()
+        && Spec::load(&args.create.bundle)
+            .ok()
+            .and_then(|s| s.process)
+            .is_some_and(|p| p.terminal);
+    let pair = if own_pty {
+        Some(UnixStream::pair().context("create console socket pair")?)
+    } else {
+        None
+    };
+    let pid = super::create::create(&args.create, ctx, pair.as_ref().map(|(_, b)| b.as_fd()))?;
+    let master: Option<OwnedFd> = match &pair {
+        Some((ours, _)) => match sys::recv_fd(ours.as_fd()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                destroy(ctx, id);
+                return Err(e).context("receive the pty master");
+            }
+        },
+        None => None,
+    };
+    drop(pair);
     if args.detach {
         if let Err(e) = super::start::start(id, ctx) {
             destroy(ctx, id);
@@ -39,14 +65,18 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
         destroy(ctx, id);
         return Err(e);
     }
-    let code = wait(pid, &sigfd)?;
+    let code = match &master {
+        Some(m) => pty_proxy::proxy(m, pid, &sigfd).context("proxy the container's terminal")?,
+        None => wait(pid, &sigfd)?,
+    };
     if !args.keep {
         destroy(ctx, id);
     }
     Ok(code)
 }
 
-pub fn wait(pid: libc::pid_t, sigfd: &std::os::fd::OwnedFd) -> Result<i32> {
+/// Waits for our child `pid`, passing forwarded signals on; returns its exit status.
+pub fn wait(pid: libc::pid_t, sigfd: &OwnedFd) -> Result<i32> {
     let pidfd = sys::pidfd_open(pid).context("watch the container process")?;
     loop {
         let mut fds = [

@@ -28,6 +28,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     pub extra_env: &'a [String],
     pub cgroup_paths: &'a [PathBuf],
+    /// Join a new session keyring of this name (runc's default; off with --no-new-keyring).
+    pub keyring: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,9 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
     enter_namespaces(a)?;
     sys::setsid().map_err(io("setsid"))?;
     set_names(spec)?;
+    if let Some(name) = a.keyring {
+        join_keyring(name)?;
+    }
     // Device nodes and mount targets get exactly the modes asked for.
     sys::umask(0);
     let fifo = sys::openat(None, a.fifo, libc::O_RDONLY | libc::O_NONBLOCK, 0)
@@ -157,6 +162,24 @@ fn enter_namespaces(a: &InitArgs<'_>) -> Result<(), InitError> {
         sys::unshare(libc::CLONE_NEWCGROUP).map_err(io("create cgroup namespace"))?;
     }
     Ok(())
+}
+
+/// A session keyring of the container's own, so that keys do not leak between
+/// containers and the host. Hosts with keyrings disabled are tolerated, as runc does.
+fn join_keyring(name: &str) -> Result<(), InitError> {
+    let c = std::ffi::CString::new(format!("_ses.{name}"))
+        .map_err(|_| io("keyring name")(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+    match sys::join_session_keyring(&c) {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS | libc::EACCES | libc::EDQUOT)
+            ) =>
+        {
+            Ok(())
+        }
+        other => other.map_err(io("join a new session keyring")),
+    }
 }
 
 /// In a user namespace, become its root (uid and gid 0 must be mapped).

@@ -46,6 +46,9 @@ pub struct LaunchArgs<'a> {
     pub rootfs: &'a Path,
     pub fifo: &'a Path,
     pub console_socket: Option<&'a Path>,
+    /// An already connected console socket (foreground `run` proxying the pty itself).
+    pub console_fd: Option<std::os::fd::BorrowedFd<'a>>,
+    pub no_new_keyring: bool,
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub cgroup_paths: &'a [PathBuf],
@@ -75,6 +78,11 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
         .as_ref()
         .ok_or_else(|| LaunchError::Invalid("process is missing".into()))?;
     let console: Option<OwnedFd> = match (process.terminal, a.console_socket) {
+        (true, _) if a.console_fd.is_some() => a
+            .console_fd
+            .map(|f| f.try_clone_to_owned())
+            .transpose()
+            .map_err(io("duplicate console socket"))?,
         (true, Some(p)) => Some(
             UnixStream::connect(p)
                 .map_err(io(format!("connect to console socket `{}`", p.display())))?
@@ -117,6 +125,7 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
                 preserve_fds: preserve,
                 extra_env: &extra_env,
                 cgroup_paths: a.cgroup_paths,
+                keyring: (!a.no_new_keyring).then_some(a.id),
             })
         }
         sys::Forked::Parent(pid) => {

@@ -8,4 +8,5 @@ pub mod enter;
 pub mod exec;
 pub mod init;
 pub mod launch;
+pub mod pty_proxy;
 pub mod sync;

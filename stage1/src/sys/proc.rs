@@ -358,3 +358,67 @@ pub fn is_executable(path: &std::ffi::CStr) -> bool {
 pub fn getcwd() -> io::Result<std::path::PathBuf> {
     std::env::current_dir()
 }
+
+/// Puts a terminal in raw mode; returns the settings to restore.
+pub fn tty_make_raw(fd: BorrowedFd<'_>) -> io::Result<libc::termios> {
+    let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
+    // SAFETY: `t` is writable memory for a termios.
+    cvt(unsafe { libc::tcgetattr(fd.as_raw_fd(), t.as_mut_ptr()) })?;
+    // SAFETY: tcgetattr filled it.
+    let old = unsafe { t.assume_init() };
+    let mut raw = old;
+    // SAFETY: cfmakeraw edits a valid termios in place.
+    unsafe { libc::cfmakeraw(&mut raw) };
+    // SAFETY: a valid termios pointer.
+    cvt(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &raw) })?;
+    Ok(old)
+}
+
+/// Restores terminal settings saved by `tty_make_raw`.
+pub fn tty_restore(fd: BorrowedFd<'_>, t: &libc::termios) {
+    // SAFETY: a valid termios pointer; failure leaves the terminal as it is.
+    unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, t) };
+}
+
+/// `ioctl(TIOCGWINSZ)`: (rows, cols).
+pub fn get_winsize(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize to a valid pointer.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// `isatty(3)`.
+pub fn isatty(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: isatty only inspects the fd.
+    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+}
+
+/// Reads into `buf`; 0 at end of file.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length.
+    let n = retry(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })?;
+    usize::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EIO))
+}
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: a new session keyring, so containers
+/// do not share the host's (runc does this unless --no-new-keyring).
+pub fn join_session_keyring(name: &std::ffi::CStr) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a valid C string for the name.
+    cvt(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) })
+        .map(drop)
+}
+
+/// Reads what is there without blocking (`Ok(0)` when nothing is).
+pub fn read_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    if super::poll_one(fd, libc::POLLIN, 0)? & libc::POLLIN == 0 {
+        return Ok(0);
+    }
+    read(fd, buf)
+}
