@@ -80,10 +80,14 @@ impl Container {
     /// Makes `<root>/<id>` (the root too, mode 0700, if missing); fails if it exists.
     pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, ContainerError> {
         validate_id(id)?;
-        if let Err(e) = std::fs::create_dir(root) {
-            if e.kind() != std::io::ErrorKind::AlreadyExists {
-                std::fs::create_dir_all(root).map_err(io_err("create state root", root))?;
-            }
+        if !root.is_dir() {
+            // Only root may look at the states (they hold the configs).
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root)
+                .map_err(io_err("create state root", root))?;
         }
         let dir = Self::dir_of(root, id);
         match std::fs::create_dir(&dir) {
