@@ -4,7 +4,7 @@
 //! `{errno, message}`; after it, to the container's stderr.
 
 use std::convert::Infallible;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 use super::apply::{self, ApplyError};
@@ -22,7 +22,9 @@ pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     pub sock: BorrowedFd<'a>,
     pub console: Option<BorrowedFd<'a>>,
-    pub fifo: &'a Path,
+    /// The read end of the exec fifo, opened by the parent: in a new user namespace
+    /// the init could no longer open the state dir.
+    pub fifo: BorrowedFd<'a>,
     pub no_pivot: bool,
     /// fds 3.. kept open for the process (`--preserve-fds` plus LISTEN_FDS).
     pub preserve_fds: u32,
@@ -113,8 +115,6 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
     }
     // Device nodes and mount targets get exactly the modes asked for.
     sys::umask(0);
-    let fifo = sys::openat(None, a.fifo, libc::O_RDONLY | libc::O_NONBLOCK, 0)
-        .map_err(io(format!("open `{}`", a.fifo.display())))?;
 
     let prep = rootfs::Prepare {
         rootfs: a.rootfs,
@@ -143,8 +143,7 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
 
     sync::send(a.sock, &Msg::Ready)?;
     *ready = true;
-    wait_for_start(fifo.as_fd())?;
-    drop(fifo);
+    wait_for_start(a.fifo)?;
     hooks::run("startContainer", &spec.hooks().start_container, &state)?;
 
     Err(apply::exec(&prepared, a.preserve_fds).into())

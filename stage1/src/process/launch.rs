@@ -107,6 +107,9 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
         preserve += n;
     }
     let (psock, csock) = sys::seqpacket_pair().map_err(io("create sync socket"))?;
+    // Opened before any writer exists, so poll in the init reports nothing until start.
+    let fifo = sys::openat(None, a.fifo, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+        .map_err(io(format!("open `{}`", a.fifo.display())))?;
     namespaces::enter_in_parent(&plan, a.spec)?;
 
     // SAFETY: stage1 is single-threaded (no thread is ever started).
@@ -120,7 +123,7 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
                 plan: &plan,
                 sock: csock.as_fd(),
                 console: console.as_ref().map(AsFd::as_fd),
-                fifo: a.fifo,
+                fifo: fifo.as_fd(),
                 no_pivot: a.no_pivot,
                 preserve_fds: preserve,
                 extra_env: &extra_env,
@@ -130,6 +133,7 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
         }
         sys::Forked::Parent(pid) => {
             drop(csock);
+            drop(fifo);
             let mut guard = KillGuard(Some(pid));
             drive(a, &plan, pid, psock)?;
             guard.0 = None;
