@@ -123,7 +123,21 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
         cgroupns: a.plan.new_cgroup,
         cgroup_paths: a.cgroup_paths,
     };
-    rootfs::prepare(&prep, spec)?;
+    let mut joined = false;
+    let mut after_cgroup_join = || -> Result<(), InitError> {
+        if !joined {
+            joined = true;
+            sync::expect(a.sock, "cgroup_joined", |m| matches!(m, Msg::CgroupJoined))?;
+            if a.plan.new_cgroup {
+                sys::unshare(libc::CLONE_NEWCGROUP).map_err(io("create cgroup namespace"))?;
+            }
+        }
+        Ok(())
+    };
+    rootfs::prepare(&prep, spec, &mut || {
+        after_cgroup_join().map_err(|e| rootfs::RootfsError::Invalid(logging::chain(&e)))
+    })?;
+    after_cgroup_join()?;
     sync::send(a.sock, &Msg::RunHooks)?;
     let state = match sync::recv(a.sock)? {
         Msg::HooksDone { state } => state.into_bytes(),
@@ -156,9 +170,6 @@ fn enter_namespaces(a: &InitArgs<'_>) -> Result<(), InitError> {
     namespaces::join_in_child(a.plan)?;
     if a.plan.joins.iter().any(|j| j.kind == "user") {
         become_root()?;
-    }
-    if a.plan.new_cgroup {
-        sys::unshare(libc::CLONE_NEWCGROUP).map_err(io("create cgroup namespace"))?;
     }
     Ok(())
 }

@@ -151,12 +151,13 @@ fn drive(
     if plan.new_user {
         namespaces::write_id_maps(pid, a.spec)?;
     }
+    sync::send(sock.as_fd(), &Msg::Go)?;
     cgroups::join(a.cgroup_paths, pid)?;
     if let Some(adj) = a.spec.process.as_ref().and_then(|p| p.oom_score_adj) {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(io(format!("set oom_score_adj to {adj}")))?;
     }
-    sync::send(sock.as_fd(), &Msg::Go)?;
+    sync::send(sock.as_fd(), &Msg::CgroupJoined)?;
     loop {
         match sync::recv(sock.as_fd())? {
             Msg::RunHooks => {

@@ -11,8 +11,12 @@ use crate::sys;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
-    /// Parent → init: ids are mapped and the cgroup joined; go on.
+    /// Parent → init: ids are mapped; go on.
     Go,
+    /// Parent → init: the cgroup is joined (the init needs that before it makes its
+    /// cgroup namespace and mounts cgroupfs; the join itself waits for an RCU grace
+    /// period, so the init does its other mounts meanwhile).
+    CgroupJoined,
     /// Init → parent: mounts are done; run prestart and createRuntime hooks.
     RunHooks,
     /// Parent → init: the hooks ran; the state JSON for the container's own hooks.

@@ -97,7 +97,14 @@ pub struct Prepare<'a> {
 }
 
 /// Everything before pivot_root. Runs in the container's new mount namespace.
-pub fn prepare(p: &Prepare<'_>, spec: &Spec) -> Result<(), RootfsError> {
+///
+/// `before_cgroup_mount` runs once, before the first `cgroup` mount: the init must be in
+/// its cgroup (and its cgroup namespace) by then.
+pub fn prepare(
+    p: &Prepare<'_>,
+    spec: &Spec,
+    before_cgroup_mount: &mut dyn FnMut() -> Result<(), RootfsError>,
+) -> Result<(), RootfsError> {
     let linux = spec.linux();
     // Nothing we mount may propagate back to the host: slave by default.
     let prop = linux
@@ -134,7 +141,12 @@ pub fn prepare(p: &Prepare<'_>, spec: &Spec) -> Result<(), RootfsError> {
         cgroupns: p.cgroupns,
         cgroup_paths: p.cgroup_paths,
     };
+    let mut cgroup_ready = false;
     for m in &spec.mounts {
+        if !cgroup_ready && m.kind.as_deref() == Some("cgroup") {
+            before_cgroup_mount()?;
+            cgroup_ready = true;
+        }
         mounts::mount(&ctx, m)?;
     }
     // A /dev bound from the host is used as it is (runc's rule).
