@@ -6,7 +6,10 @@
 #   RUNTIME  the OCI runtime `demo` and `bench` drive (default: the release hoist-runtime,
 #            built first; any other value is used as it is, nothing is built for it)
 #   PEERS    the runtimes `bench` compares against (default: runc crun)
+#   WARMUP, RUNS   hyperfine's counts for `bench` (default 3 and 30; see benches/run.sh)
 #   PREFIX, DESTDIR, BINDIR   where `install` puts hoist and hoist-runtime
+# The tests take HOIST_RUNTIME (runtime under test, default target/debug/hoist-runtime),
+# HOIST_BUSYBOX (default target/images/busybox) and HOIST_RUNTIMETEST from the environment.
 
 CARGO   ?= cargo
 PREFIX  ?= /usr/local
