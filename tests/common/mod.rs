@@ -28,7 +28,11 @@ pub fn runtime_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = profile_dir().join("hoist-runtime");
-    assert!(p.exists(), "{} not built: run `cargo build --workspace`", p.display());
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build --workspace`",
+        p.display()
+    );
     p
 }
 
@@ -132,7 +136,10 @@ impl Bundle {
             .status()
             .expect("run cp");
         assert!(st.success(), "copy rootfs");
-        let b = Bundle { dir, config: base_spec(args) };
+        let b = Bundle {
+            dir,
+            config: base_spec(args),
+        };
         b.write();
         b
     }
@@ -164,7 +171,10 @@ impl Runtime {
     }
 
     pub fn with_bin(bin: PathBuf) -> Self {
-        Runtime { bin, root: scratch("root") }
+        Runtime {
+            bin,
+            root: scratch("root"),
+        }
     }
 
     pub fn command(&self) -> Command {
@@ -207,7 +217,9 @@ impl Default for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let Ok(rd) = std::fs::read_dir(self.root.path()) else { return };
+        let Ok(rd) = std::fs::read_dir(self.root.path()) else {
+            return;
+        };
         for e in rd.flatten() {
             if e.path().is_dir() {
                 let id = e.file_name();
