@@ -72,6 +72,62 @@ pub enum Command {
     Resume(IdArg),
     /// List the processes of a container.
     Ps(PsArgs),
+    /// Change the resource limits of a live container.
+    Update(UpdateArgs),
+    /// Print stats and OOM events as JSON.
+    Events(EventsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// A linux.resources JSON file, or - for stdin.
+    #[arg(short, long)]
+    pub resources: Option<String>,
+    /// Memory limit (bytes, or with k/m/g suffix; -1 unlimited).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Accepted for runc compatibility (kernel memory limits are gone from the kernel).
+    #[arg(long = "kernel-memory", hide = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp", hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "l3-cache-schema", hide = true)]
+    pub l3_cache_schema: Option<String>,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Print one stats event and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// How often the stream prints stats.
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

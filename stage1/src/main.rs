@@ -48,6 +48,8 @@ fn main() -> ExitCode {
         Command::Pause(a) => commands::pause::pause(&a.id, &ctx),
         Command::Resume(a) => commands::pause::resume(&a.id, &ctx),
         Command::Ps(a) => commands::ps::run(a, &ctx),
+        Command::Update(a) => commands::update::run(a, &ctx),
+        Command::Events(a) => commands::events::run(a, &ctx),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),

@@ -2,9 +2,16 @@
 //! hybrid mix of these machines), finding its processes, and removing it on delete.
 //! Resource limits come with issue 3; this module only owns the directories.
 
+mod apply;
+pub mod devices;
 mod path;
+pub mod resources;
+pub mod stats;
+pub mod writes;
 
+pub use apply::apply;
 pub use path::resolve;
+pub use resources::Resources;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,8 +42,17 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("write {value:?} to `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("invalid cgroupsPath `{0}`")]
     InvalidPath(String),
+    #[error("invalid cgroup setting: {0}")]
+    Invalid(String),
 }
 
 /// One mounted cgroup hierarchy.

@@ -64,6 +64,8 @@ pub fn create(
             rootfs.display()
         );
     }
+    let resources = cgroups::Resources::from_value(spec.linux().resources.as_ref())
+        .context("parse linux.resources")?;
     let dir = Container::create_dir(&ctx.root, &args.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir.clone()),
@@ -74,6 +76,7 @@ pub fn create(
         &args.id,
         ctx.systemd_cgroup,
     )?;
+    cgroups::apply(&cleanup.cgroups, &resources, &spec.linux().devices, true)?;
     let fifo = dir.join("exec.fifo");
     sys::mkfifo(&fifo, 0o622).with_context(|| format!("create `{}`", fifo.display()))?;
 

@@ -265,3 +265,39 @@ pub fn readlinkat(dir: BorrowedFd<'_>, name: &Path) -> io::Result<std::path::Pat
     buf.truncate(usize::try_from(n).unwrap_or(0));
     Ok(std::path::PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
+
+/// `bpf(BPF_PROG_LOAD)` of a cgroup-device program; returns the program fd.
+pub fn bpf_load_cgroup_device(insns: &[u64]) -> io::Result<OwnedFd> {
+    const BPF_PROG_LOAD: i64 = 5;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    let mut attr = [0u8; 128];
+    let cnt = u32::try_from(insns.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    let license = c"Apache-2.0";
+    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_CGROUP_DEVICE.to_ne_bytes());
+    attr[4..8].copy_from_slice(&cnt.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    // SAFETY: `attr` is a bpf_attr for BPF_PROG_LOAD (prog_type, insn_cnt, insns,
+    // license; the rest zero) whose pointers stay valid for the call.
+    let fd =
+        cvt(unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_ptr(), attr.len()) })?;
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `bpf(BPF_PROG_ATTACH)` of a cgroup-device program to a cgroup directory, allowing
+/// other programs beside it (BPF_F_ALLOW_MULTI).
+pub fn bpf_attach_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {
+    const BPF_PROG_ATTACH: i64 = 8;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    let mut attr = [0u8; 32];
+    attr[0..4].copy_from_slice(&cgroup.as_raw_fd().cast_unsigned().to_ne_bytes());
+    attr[4..8].copy_from_slice(&prog.as_raw_fd().cast_unsigned().to_ne_bytes());
+    attr[8..12].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
+    attr[12..16].copy_from_slice(&BPF_F_ALLOW_MULTI.to_ne_bytes());
+    // SAFETY: a bpf_attr for BPF_PROG_ATTACH (target fd, program fd, attach type, flags).
+    cvt(unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, attr.as_ptr(), attr.len()) })
+        .map(drop)
+}
