@@ -62,6 +62,8 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> 
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // Its own process group, so that a timeout kills whatever the hook started too.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().map_err(spawn_err)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine (EPIPE ignored).
@@ -73,6 +75,7 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> 
         let ms = i32::try_from(secs.saturating_mul(1000)).unwrap_or(i32::MAX);
         let ready = sys::poll_one(pidfd.as_fd(), libc::POLLIN, ms).map_err(spawn_err)?;
         if ready == 0 {
+            let _ = sys::kill(-pid, libc::SIGKILL);
             let _ = child.kill();
             let _ = child.wait();
             return Err(HookError::Timeout { kind, path, secs });

@@ -21,6 +21,9 @@ pub fn start(id: &str, ctx: &Ctx) -> Result<()> {
         other => other.with_context(|| format!("open `{}`", fifo.display()))?,
     };
     sys::write_all(fd.as_fd(), b"0").context("signal the container to start")?;
+    // poststart hooks run once the process was exec'd: the init holds the fifo's read
+    // end close-on-exec, and a fifo with no reader left reports POLLERR to its writer.
+    sys::poll_one(fd.as_fd(), 0, -1).context("wait for the container process to start")?;
     drop(fd);
     let _ = std::fs::remove_file(&fifo);
     c.state.started = true;

@@ -102,6 +102,10 @@ pub fn prepare(
     sys::umask(process.user.umask.unwrap_or(0o022));
     let mut env = process.env.clone();
     env.extend(extra_env.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        // runc's rule: HOME from the container's /etc/passwd, else "/".
+        env.push(format!("HOME={}", home_of(process.user.uid)));
+    }
     let name = process.args.first().cloned().unwrap_or_default();
     Ok(Prepared {
         prog: exec::find(&name, &env)?,
@@ -109,6 +113,19 @@ pub fn prepare(
         envp: exec::cstrings(&env)?,
         name,
     })
+}
+
+/// The home directory of `uid` in the container's /etc/passwd (read after pivot_root).
+fn home_of(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+        })
+        .find(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string())
 }
 
 /// setgroups, setgid, setuid, keeping the permitted capabilities across the uid change
