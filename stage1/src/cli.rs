@@ -242,6 +242,9 @@ pub struct RunArgs {
 pub struct SpecArgs {
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
+    /// Include hoist's default seccomp profile.
+    #[arg(long)]
+    pub seccomp: bool,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signal;
 pub mod spec;
 pub mod sys;

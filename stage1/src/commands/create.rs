@@ -66,6 +66,7 @@ pub fn create(
     }
     let resources = cgroups::Resources::from_value(spec.linux().resources.as_ref())
         .context("parse linux.resources")?;
+    let seccomp = crate::seccomp::prepare(&ctx.root, spec.linux().seccomp.as_ref())?;
     let dir = Container::create_dir(&ctx.root, &args.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir.clone()),
@@ -89,6 +90,7 @@ pub fn create(
         console_socket: args.console_socket.as_deref(),
         console_fd,
         no_new_keyring: args.no_new_keyring,
+        seccomp: seccomp.as_ref(),
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         cgroup_paths: &cleanup.cgroups,

@@ -77,6 +77,9 @@ pub fn run(args: &ExecArgs, ctx: &Ctx) -> Result<i32> {
     if !args.detach && p.terminal && args.console_socket.is_none() {
         bail!("exec --tty needs --console-socket");
     }
+    // The container's profile applies to exec'd processes too (rkt's enter did not:
+    // CVE-2019-10144/10145/10147).
+    let seccomp = crate::seccomp::prepare(&ctx.root, c.state.config.linux().seccomp.as_ref())?;
     // Signals are blocked before the fork so a foreground exec loses none.
     let sig = if args.detach {
         None
@@ -89,6 +92,9 @@ pub fn run(args: &ExecArgs, ctx: &Ctx) -> Result<i32> {
         cgroup_paths: &c.state.cgroup_paths,
         console_socket: args.console_socket.as_deref(),
         preserve_fds: args.preserve_fds,
+        seccomp: seccomp.as_ref(),
+        listener: crate::process::launch::seccomp_listener(&c.state.config),
+        state: c.state.oci_json(Status::Running),
     })?;
     if let Some(pf) = &args.pid_file {
         super::create::write_pid_file(pf, pid)?;

@@ -46,7 +46,11 @@ pub fn run(args: &SpecArgs) -> Result<i32> {
     if path.exists() {
         bail!("file `{}` exists: remove it first", path.display());
     }
-    let text = serde_json::to_string_pretty(&default_spec())?;
+    let mut spec = default_spec();
+    if args.seccomp {
+        spec["linux"]["seccomp"] = serde_json::from_str(crate::seccomp::DEFAULT_PROFILE)?;
+    }
+    let text = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, text + "\n").with_context(|| format!("write `{}`", path.display()))?;
     Ok(0)
 }

@@ -8,6 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use super::{caps, console, exec};
+use crate::seccomp::Compiled;
 use crate::spec::{validate::rlimit_resource, Process, User};
 use crate::{logging, sys};
 
@@ -19,6 +20,8 @@ pub enum ApplyError {
     Console(#[from] console::ConsoleError),
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{step}")]
     Io {
         step: String,
@@ -45,6 +48,10 @@ fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> ApplyError {
 
 /// The program, argv and envp, ready for execve.
 pub struct Prepared {
+    /// A filter still to load right before execve (no_new_privs set, no notify).
+    late_seccomp: Option<Compiled>,
+    /// The SCMP_ACT_NOTIFY fd, for the caller to pass on to the listener.
+    pub notify_fd: Option<std::os::fd::OwnedFd>,
     prog: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -52,10 +59,15 @@ pub struct Prepared {
 }
 
 /// Applies `process` to the calling process (inside the container's namespaces and root).
+///
+/// The seccomp filter is loaded as late as it can be: right before execve when
+/// no_new_privs is set, else while CAP_SYS_ADMIN is still held (before the user
+/// switch), and before the caller reports ready when it notifies (its fd must be sent).
 pub fn prepare(
     process: &Process,
     console_socket: Option<BorrowedFd<'_>>,
     extra_env: &[String],
+    seccomp: Option<&Compiled>,
 ) -> Result<Prepared, ApplyError> {
     if process.terminal {
         let sock = console_socket.ok_or_else(|| {
@@ -79,6 +91,14 @@ pub fn prepare(
     }
     let cwd = Path::new(&process.cwd);
     let early_cd = sys::chdir(cwd);
+    let early_seccomp = seccomp.filter(|c| !process.no_new_privileges || c.notify);
+    let mut notify_fd = None;
+    if let Some(c) = early_seccomp {
+        if process.no_new_privileges {
+            sys::prctl2(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(io("set no_new_privs"))?;
+        }
+        notify_fd = crate::seccomp::load(c)?;
+    }
     switch_user(&process.user, masks.is_some())?;
     if let Some(m) = &masks {
         caps::apply(m)?;
@@ -108,6 +128,8 @@ pub fn prepare(
     }
     let name = process.args.first().cloned().unwrap_or_default();
     Ok(Prepared {
+        late_seccomp: seccomp.filter(|_| early_seccomp.is_none()).cloned(),
+        notify_fd,
         prog: exec::find(&name, &env)?,
         argv: exec::cstrings(&process.args)?,
         envp: exec::cstrings(&env)?,
@@ -159,6 +181,11 @@ pub fn exec(p: &Prepared, preserve_fds: u32) -> ApplyError {
         }
     }
     sys::reset_signal_dispositions();
+    if let Some(c) = &p.late_seccomp {
+        if let Err(e) = crate::seccomp::load(c) {
+            return e.into();
+        }
+    }
     let argv = sys::CStrArray::new(&p.argv);
     let envp = sys::CStrArray::new(&p.envp);
     let e = sys::execve(&p.prog, &argv, &envp);

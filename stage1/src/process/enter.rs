@@ -57,6 +57,11 @@ pub struct EnterArgs<'a> {
     pub cgroup_paths: &'a [PathBuf],
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: u32,
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// listenerPath and listenerMetadata for SCMP_ACT_NOTIFY.
+    pub listener: Option<(String, Option<String>)>,
+    /// The container's state, for the listener.
+    pub state: serde_json::Value,
 }
 
 /// Starts the process; returns its host pid once it exec'd.
@@ -120,19 +125,41 @@ pub fn enter(a: &EnterArgs<'_>) -> Result<libc::pid_t, EnterError> {
             cgroups::join(a.cgroup_paths, child_pid).map_err(|e| fail(e.into()))?;
             sync::send(psock.as_fd(), &Msg::Go).map_err(|e| fail(e.into()))?;
             // The socket is close-on-exec: end of file means the exec succeeded.
-            match sync::recv(psock.as_fd()) {
-                Err(sync::SyncError::Closed) => Ok(child_pid),
-                Ok(Msg::Error { message, .. }) => {
-                    let _ = sys::waitpid(child_pid, false);
-                    Err(EnterError::Child(message))
+            loop {
+                match sync::recv(psock.as_fd()) {
+                    Err(sync::SyncError::Closed) => return Ok(child_pid),
+                    Ok(Msg::Error { message, .. }) => {
+                        let _ = sys::waitpid(child_pid, false);
+                        return Err(EnterError::Child(message));
+                    }
+                    Ok(Msg::SeccompFd) => {
+                        forward_notify_fd(a, child_pid, psock.as_fd()).map_err(&fail)?
+                    }
+                    Ok(_) => {
+                        return Err(fail(EnterError::Child(
+                            "unexpected message from exec process".into(),
+                        )))
+                    }
+                    Err(e) => return Err(fail(e.into())),
                 }
-                Ok(_) => Err(fail(EnterError::Child(
-                    "unexpected message from exec process".into(),
-                ))),
-                Err(e) => Err(fail(e.into())),
             }
         }
     }
+}
+
+fn forward_notify_fd(
+    a: &EnterArgs<'_>,
+    pid: i32,
+    sock: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), EnterError> {
+    let fd = sys::recv_fd(sock).map_err(io("receive the seccomp notify fd"))?;
+    let Some((path, meta)) = &a.listener else {
+        return Err(EnterError::Child(
+            "seccomp notify needs linux.seccomp.listenerPath".into(),
+        ));
+    };
+    crate::seccomp::send_to_listener(path, meta.as_deref(), pid, a.state.clone(), fd.as_fd())
+        .map_err(|e| EnterError::Child(logging::chain(&e)))
 }
 
 /// The child: never returns; gives back (message, exit code) on failure.
@@ -150,8 +177,13 @@ fn child(
             sys::setns(fd.as_fd(), *flag).map_err(e(format!("join {name} namespace")))?;
         }
         sys::setsid().map_err(e("setsid".into()))?;
-        let p = apply::prepare(a.process, console, &[])
+        let p = apply::prepare(a.process, console, &[], a.seccomp)
             .map_err(|x| (logging::chain(&x), x.exit_code()))?;
+        if let Some(fd) = &p.notify_fd {
+            sync::send(sock, &Msg::SeccompFd).map_err(|x| (x.to_string(), 1))?;
+            sys::send_fd(sock, b"seccomp", fd.as_fd())
+                .map_err(e("send the seccomp notify fd".into()))?;
+        }
         let x = apply::exec(&p, a.preserve_fds);
         Err((logging::chain(&x), x.exit_code()))
     })();

@@ -4,7 +4,7 @@
 //! `{errno, message}`; after it, to the container's stderr.
 
 use std::convert::Infallible;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use super::apply::{self, ApplyError};
@@ -30,6 +30,7 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     pub extra_env: &'a [String],
     pub cgroup_paths: &'a [PathBuf],
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// Join a new session keyring of this name (runc's default; off with --no-new-keyring).
     pub keyring: Option<&'a str>,
 }
@@ -153,7 +154,12 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
     rootfs::pivot(a.rootfs, a.no_pivot)?;
     rootfs::finalize(spec)?;
 
-    let prepared = apply::prepare(process, a.console, a.extra_env)?;
+    let prepared = apply::prepare(process, a.console, a.extra_env, a.seccomp)?;
+    if let Some(fd) = &prepared.notify_fd {
+        // The parent passes it on to the listener (our own syscalls may be notified).
+        sync::send(a.sock, &Msg::SeccompFd)?;
+        sys::send_fd(a.sock, b"seccomp", fd.as_fd()).map_err(io("send the seccomp notify fd"))?;
+    }
 
     sync::send(a.sock, &Msg::Ready)?;
     *ready = true;

@@ -22,6 +22,8 @@ pub enum LaunchError {
     Cgroup(#[from] cgroups::CgroupError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{0}")]
     Init(String),
     #[error("{step}")]
@@ -52,6 +54,7 @@ pub struct LaunchArgs<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub cgroup_paths: &'a [PathBuf],
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
 }
 
 /// Kills and reaps the init if setup fails half way.
@@ -129,6 +132,7 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
                 extra_env: &extra_env,
                 cgroup_paths: a.cgroup_paths,
                 keyring: (!a.no_new_keyring).then_some(a.id),
+                seccomp: a.seccomp,
             })
         }
         sys::Forked::Parent(pid) => {
@@ -172,6 +176,15 @@ fn drive(
                     },
                 )?;
             }
+            Msg::SeccompFd => {
+                let fd = sys::recv_fd(sock.as_fd()).map_err(io("receive the seccomp notify fd"))?;
+                let (path, meta) = seccomp_listener(a.spec).ok_or_else(|| {
+                    LaunchError::Invalid("seccomp notify needs linux.seccomp.listenerPath".into())
+                })?;
+                let state =
+                    serde_json::from_str(&hook_state(a, pid, "creating")).unwrap_or_default();
+                crate::seccomp::send_to_listener(&path, meta.as_deref(), pid, state, fd.as_fd())?;
+            }
             Msg::Ready => return Ok(()),
             Msg::Error { message, .. } => return Err(LaunchError::Init(message)),
             other => {
@@ -183,6 +196,17 @@ fn drive(
             }
         }
     }
+}
+
+/// listenerPath and listenerMetadata of the config's seccomp profile.
+pub fn seccomp_listener(spec: &Spec) -> Option<(String, Option<String>)> {
+    let s = spec.linux().seccomp.as_ref()?;
+    let path = s.get("listenerPath")?.as_str()?.to_string();
+    let meta = s
+        .get("listenerMetadata")
+        .and_then(|m| m.as_str())
+        .map(str::to_string);
+    Some((path, meta))
 }
 
 /// The state JSON hooks read on stdin.

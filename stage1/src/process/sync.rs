@@ -23,6 +23,8 @@ pub enum Msg {
     HooksDone { state: String },
     /// Init → parent: waiting for start.
     Ready,
+    /// Child → parent: the seccomp notify fd follows as SCM_RIGHTS.
+    SeccompFd,
     /// Init → parent: setup failed.
     Error { errno: i32, message: String },
 }

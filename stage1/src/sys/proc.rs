@@ -422,3 +422,38 @@ pub fn read_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize>
     }
     read(fd, buf)
 }
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`; with
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the notify fd.
+pub fn seccomp_set_filter(
+    flags: u32,
+    prog: &[crate::seccomp::bpf::SockFilter],
+) -> io::Result<Option<OwnedFd>> {
+    #[repr(C)]
+    struct SockFprog {
+        len: u16,
+        filter: *const crate::seccomp::bpf::SockFilter,
+    }
+    const SECCOMP_SET_MODE_FILTER: u32 = 1;
+    const NEW_LISTENER: u32 = 8;
+    let fprog = SockFprog {
+        len: u16::try_from(prog.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
+        filter: prog.as_ptr(),
+    };
+    // SAFETY: `fprog` points at `prog`, a live array of sock_filter (same layout, repr(C))
+    // of the length given; the kernel copies it during the call.
+    let r = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags,
+            &fprog as *const SockFprog,
+        )
+    })?;
+    if flags & NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    let fd = RawFd::try_from(r).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel returned a new notify fd that nobody else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
