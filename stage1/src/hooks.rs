@@ -33,6 +33,16 @@ pub enum HookError {
     },
 }
 
+/// Runs every hook even when one fails, warning about each failure (runtime-spec's
+/// rule for poststart and poststop).
+pub fn run_all(kind: &'static str, hooks: &[Hook], state: &[u8]) {
+    for h in hooks {
+        if let Err(e) = run_one(kind, h, state) {
+            crate::logging::warn(&crate::logging::chain(&e));
+        }
+    }
+}
+
 /// Runs `hooks` in order; stops at the first failure.
 pub fn run(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
     for h in hooks {

@@ -36,7 +36,8 @@ pub fn default_rules() -> Vec<DeviceRule> {
 pub fn effective_rules(rules: &[DeviceRule], devices: &[Device]) -> Vec<DeviceRule> {
     let mut all = rules.to_vec();
     all.extend(default_rules());
-    for d in devices {
+    // A fifo is no device to the device controller.
+    for d in devices.iter().filter(|d| d.kind != "p") {
         all.push(DeviceRule {
             allow: true,
             kind: Some(if d.kind == "u" {

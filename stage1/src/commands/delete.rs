@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use super::Ctx;
 use crate::cli::DeleteArgs;
 use crate::container::{Container, ContainerError, Status};
-use crate::{cgroups, hooks, logging, sys};
+use crate::{cgroups, hooks, sys};
 
 pub fn run(args: &DeleteArgs, ctx: &Ctx) -> Result<i32> {
     let c = match Container::load(&ctx.root, &args.id, true) {
@@ -33,13 +33,11 @@ pub fn delete(c: &Container, force: bool) -> Result<()> {
     }
     cgroups::remove_checked(&c.state.cgroup_paths)?;
     let state = c.state.oci_json(Status::Stopped).to_string();
-    if let Err(e) = hooks::run(
+    hooks::run_all(
         "poststop",
         &c.state.config.hooks().poststop,
         state.as_bytes(),
-    ) {
-        logging::warn(&logging::chain(&e));
-    }
+    );
     c.remove_dir()?;
     Ok(())
 }

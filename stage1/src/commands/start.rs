@@ -5,7 +5,7 @@ use std::os::fd::AsFd;
 
 use super::Ctx;
 use crate::container::{Container, Status};
-use crate::{hooks, logging, sys};
+use crate::{hooks, sys};
 
 pub fn start(id: &str, ctx: &Ctx) -> Result<()> {
     let mut c = Container::load(&ctx.root, id, true)?;
@@ -29,13 +29,11 @@ pub fn start(id: &str, ctx: &Ctx) -> Result<()> {
     c.state.started = true;
     c.save()?;
     let state = c.state.oci_json(Status::Running).to_string();
-    if let Err(e) = hooks::run(
+    hooks::run_all(
         "poststart",
         &c.state.config.hooks().poststart,
         state.as_bytes(),
-    ) {
-        logging::warn(&logging::chain(&e));
-    }
+    );
     Ok(())
 }
 

@@ -155,13 +155,13 @@ fn drive(
     if plan.new_user {
         namespaces::write_id_maps(pid, a.spec)?;
     }
-    sync::send(sock.as_fd(), &Msg::Go)?;
+    send(sock.as_fd(), &Msg::Go)?;
     cgroups::join(a.cgroup_paths, pid)?;
     if let Some(adj) = a.spec.process.as_ref().and_then(|p| p.oom_score_adj) {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(io(format!("set oom_score_adj to {adj}")))?;
     }
-    sync::send(sock.as_fd(), &Msg::CgroupJoined)?;
+    send(sock.as_fd(), &Msg::CgroupJoined)?;
     loop {
         match sync::recv(sock.as_fd())? {
             Msg::RunHooks => {
@@ -195,6 +195,18 @@ fn drive(
                 .into())
             }
         }
+    }
+}
+
+/// Sends to the init; if it is gone, its own error message (already queued on the
+/// socket) says why, rather than "broken pipe".
+fn send(sock: std::os::fd::BorrowedFd<'_>, m: &Msg) -> Result<(), LaunchError> {
+    match sync::send(sock, m) {
+        Ok(()) => Ok(()),
+        Err(e) => match sync::recv(sock) {
+            Ok(Msg::Error { message, .. }) => Err(LaunchError::Init(message)),
+            _ => Err(e.into()),
+        },
     }
 }
 

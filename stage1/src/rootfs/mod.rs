@@ -120,7 +120,7 @@ pub fn prepare(
             source,
         }
     })?;
-    if prop & libc::MS_SHARED != 0 {
+    if prop & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0 {
         pivot::make_parent_private(p.rootfs)?;
     }
     // pivot_root needs the new root to be a mount point.

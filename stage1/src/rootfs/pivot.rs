@@ -42,8 +42,9 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     sys::chdir(Path::new("/")).map_err(io("chdir"))
 }
 
-/// pivot_root refuses a new root whose parent mount is shared: make that mount private
-/// (only needed when rootfsPropagation asks for shared).
+/// pivot_root refuses a new root whose parent mount is shared, and an unbindable one
+/// cannot be bound at all: make that mount private (only needed when rootfsPropagation
+/// asks for shared or unbindable; it is applied to the new root after pivot_root).
 pub fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
     let text =
         std::fs::read_to_string("/proc/self/mountinfo").map_err(|source| RootfsError::Io {
@@ -62,7 +63,7 @@ pub fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
             let shared = f[6..]
                 .iter()
                 .take_while(|x| **x != "-")
-                .any(|x| x.starts_with("shared:"));
+                .any(|x| x.starts_with("shared:") || *x == "unbindable");
             best = Some((mp, shared));
         }
     }

@@ -49,6 +49,12 @@ fn invalid(msg: impl Into<String>) -> SpecError {
 
 /// Validates what create needs; `exec` validates its own process separately.
 pub fn validate(spec: &Spec) -> Result<(), SpecError> {
+    if !valid_version(&spec.oci_version) {
+        return Err(invalid(format!(
+            "ociVersion `{}` is not a 1.x semantic version",
+            spec.oci_version
+        )));
+    }
     let process = spec
         .process
         .as_ref()
@@ -163,6 +169,17 @@ pub fn validate_process(process: &super::Process) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// `1.MINOR.PATCH` with an optional `-suffix` (runtime-spec's versions are SemVer 2).
+fn valid_version(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts[0] == "1"
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// runc's rule: only namespaced sysctls, and only when the namespace is the container's.
 fn validate_sysctl(key: &str, has: &dyn Fn(&str) -> bool) -> Result<(), SpecError> {
     let ipc = [
@@ -207,8 +224,18 @@ mod tests {
     }
 
     fn base() -> serde_json::Value {
-        json!({"process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"},
+        json!({"ociVersion": "1.0.2-dev", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"},
                "linux": {"namespaces": [{"type": "uts"}, {"type": "ipc"}]}})
+    }
+
+    #[test]
+    fn versions() {
+        for ok in ["1.0.0", "1.2.0", "1.0.2-dev", "1.1.0-rc.1"] {
+            assert!(valid_version(ok), "{ok}");
+        }
+        for bad in ["", "invalid", "2.0.0", "1.0", "1.x.0"] {
+            assert!(!valid_version(bad), "{bad}");
+        }
     }
 
     #[test]
