@@ -1,6 +1,6 @@
 //! runtimetest: runs as a container's process and checks, from inside, that the
 //! runtime applied the container's config.json. It reads the config from
-//! `/.runtimetest/config.json` (or the path in argv[1]) and, beside it, an optional
+//! `/.runtimetest/config.json` (or argv[1], when that is a file) and, beside it, an optional
 //! `expect.json` from the harness (what cannot be known from inside: the host's
 //! namespace inodes, which check groups to run). It prints one TAP line per check and
 //! exits 0 when all pass, 1 otherwise.
@@ -34,9 +34,13 @@ fn load(path: &Path) -> Result<Value, String> {
 
 fn main() -> ExitCode {
     let mut tap = Tap::new();
+    // argv[1] names the config when it is a file; otherwise the arguments are only
+    // there for the `process.args` check.
     let config_path = std::env::args_os()
         .nth(1)
-        .map_or_else(|| PathBuf::from(DEFAULT_CONFIG), PathBuf::from);
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let config = match load(&config_path) {
         Ok(v) => v,
         Err(e) => {

@@ -241,6 +241,11 @@ fn check_fs_option(key: &str, value: &str, t: &MountInfo, ty: &str) -> Result<()
     };
     let got = t.super_option(key);
     let ok = match got {
+        // devpts and tmpfs show uid= and gid= as ids of the initial user namespace,
+        // so inside a user namespace the configured id shows mapped to the host.
+        Some(g) if key == "uid" || key == "gid" => parse(g).is_some_and(|g| {
+            g == want || to_host(&format!("/proc/self/{key}_map"), want) == Some(g)
+        }),
         Some(g) => parse(g) == Some(want),
         None => fs_default(ty, key) == Some(want),
     };
@@ -252,6 +257,14 @@ fn check_fs_option(key: &str, value: &str, t: &MountInfo, ty: &str) -> Result<()
             got.map_or("the default".to_owned(), |g| format!("{key}={g}"))
         ))
     }
+}
+
+/// The id `id` of this user namespace maps to in the parent one, per `map_file`.
+fn to_host(map_file: &str, id: u64) -> Option<u64> {
+    let maps = procfs::parse_id_map(&std::fs::read_to_string(map_file).ok()?).ok()?;
+    maps.iter()
+        .find(|m| id >= m.inside && id - m.inside < m.count)
+        .map(|m| m.outside + (id - m.inside))
 }
 
 pub fn root(ctx: &Ctx, tap: &mut Tap) {
