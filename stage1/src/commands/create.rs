@@ -77,9 +77,27 @@ pub fn create(
         &args.id,
         ctx.systemd_cgroup,
     )?;
-    cgroups::apply(&cleanup.cgroups, &resources, &spec.linux().devices, true)?;
     let fifo = dir.join("exec.fifo");
     sys::mkfifo(&fifo, 0o622).with_context(|| format!("create `{}`", fifo.display()))?;
+    // A first record before anything runs, so that `delete --force` can clean up after
+    // a create that crashed (pid 0 and the fifo read as "creating"). Held locked until
+    // create is done, so that a delete waits rather than races.
+    let _lock = crate::container::lock_dir(&dir)?;
+    let mut state = State {
+        id: args.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: crate::time::rfc3339_now(),
+        owner: String::new(),
+        annotations: spec.annotations.clone(),
+        cgroup_paths: cleanup.cgroups.clone(),
+        config: Default::default(),
+        started: false,
+    };
+    state.write(&dir)?;
+    cgroups::apply(&cleanup.cgroups, &resources, &spec.linux().devices, true)?;
 
     let pid = launch(&LaunchArgs {
         id: &args.id,
@@ -91,6 +109,7 @@ pub fn create(
         console_fd,
         no_new_keyring: args.no_new_keyring,
         seccomp: seccomp.as_ref(),
+        close_in_init: &[std::os::fd::AsRawFd::as_raw_fd(&_lock)],
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         cgroup_paths: &cleanup.cgroups,
@@ -103,19 +122,9 @@ pub fn create(
     let start_time = crate::container::proc_start_time(pid)
         .map(|(t, _)| t)
         .unwrap_or(0);
-    let state = State {
-        id: args.id.clone(),
-        pid,
-        start_time,
-        bundle: bundle.clone(),
-        rootfs,
-        created: crate::time::rfc3339_now(),
-        owner: String::new(),
-        annotations: spec.annotations.clone(),
-        cgroup_paths: cleanup.cgroups.clone(),
-        config: spec,
-        started: false,
-    };
+    state.pid = pid;
+    state.start_time = start_time;
+    state.config = spec;
     state.write(&dir).map_err(|e| kill_init(e.into()))?;
     if let Some(pf) = &args.pid_file {
         write_pid_file(pf, pid).map_err(kill_init)?;

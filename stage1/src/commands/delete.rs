@@ -13,7 +13,14 @@ use crate::{cgroups, hooks, sys};
 pub fn run(args: &DeleteArgs, ctx: &Ctx) -> Result<i32> {
     let c = match Container::load(&ctx.root, &args.id, true) {
         // runc: deleting what is already gone is fine with --force (containerd relies on it).
-        Err(ContainerError::NotExist(_)) if args.force => return Ok(0),
+        Err(ContainerError::NotExist(_)) if args.force => {
+            // A create that died before its first record leaves only the directory.
+            let dir = Container::dir_of(&ctx.root, &args.id);
+            if crate::container::validate_id(&args.id).is_ok() && dir.is_dir() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Ok(0);
+        }
         other => other?,
     };
     delete(&c, args.force)?;
@@ -24,6 +31,8 @@ pub fn delete(c: &Container, force: bool) -> Result<()> {
     match c.status() {
         Status::Stopped => {}
         Status::Created => kill_and_wait(c)?,
+        // Only a crashed create is still "creating" once we hold its lock.
+        Status::Creating => kill_cgroup(c),
         _ if force => kill_and_wait(c)?,
         s => bail!(
             "cannot delete container {} that is not stopped: {}",
@@ -42,10 +51,25 @@ pub fn delete(c: &Container, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// SIGKILL to whatever is in the container's cgroup, until it is empty (bounded).
+fn kill_cgroup(c: &Container) {
+    cgroups::thaw(&c.state.cgroup_paths);
+    for _ in 0..500 {
+        let pids = cgroups::pids(&c.state.cgroup_paths);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// SIGKILL to every process of the container, then wait (bounded) for the init to die.
 fn kill_and_wait(c: &Container) -> Result<()> {
     let pidfd = sys::pidfd_open(c.state.pid).ok();
-    crate::cgroups::thaw(&c.state.cgroup_paths);
+    cgroups::thaw(&c.state.cgroup_paths);
     for pid in cgroups::pids(&c.state.cgroup_paths) {
         let _ = sys::kill(pid, libc::SIGKILL);
     }
@@ -63,14 +87,6 @@ fn kill_and_wait(c: &Container) -> Result<()> {
         }
     }
     // Processes that shared no pid namespace with the init may outlive it briefly.
-    for _ in 0..500 {
-        if cgroups::pids(&c.state.cgroup_paths).is_empty() {
-            break;
-        }
-        for pid in cgroups::pids(&c.state.cgroup_paths) {
-            let _ = sys::kill(pid, libc::SIGKILL);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    kill_cgroup(c);
     Ok(())
 }

@@ -63,6 +63,13 @@ pub fn validate_id(id: &str) -> Result<(), ContainerError> {
     }
 }
 
+/// Takes the flock of a state dir (held until the file is dropped).
+pub fn lock_dir(dir: &Path) -> Result<File, ContainerError> {
+    let f = File::open(dir).map_err(io_err("open state dir", dir))?;
+    sys::flock_exclusive(f.as_fd()).map_err(io_err("lock state dir", dir))?;
+    Ok(f)
+}
+
 /// The on-disk home of one container.
 pub struct Container {
     pub id: String,
@@ -106,12 +113,10 @@ impl Container {
         }
         let dir = Self::dir_of(root, id);
         let lock_file = if lock {
-            let f = File::open(&dir).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => ContainerError::NotExist(id.to_string()),
-                _ => io_err("open state dir", &dir)(e),
-            })?;
-            sys::flock_exclusive(f.as_fd()).map_err(io_err("lock state dir", &dir))?;
-            Some(f)
+            if !dir.is_dir() {
+                return Err(ContainerError::NotExist(id.to_string()));
+            }
+            Some(lock_dir(&dir)?)
         } else {
             None
         };

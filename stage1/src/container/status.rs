@@ -29,7 +29,13 @@ impl Status {
     /// (or a zombie, or its pid reused by another process).
     pub fn of(state: &State, fifo: &Path) -> Status {
         if state.pid <= 0 {
-            return Status::Stopped;
+            // Recorded before the init exists: still being created, or a create that
+            // crashed (delete --force cleans that up).
+            return if fifo.exists() {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
         }
         match proc_start_time(state.pid) {
             Some((t, false)) if t == state.start_time => {}

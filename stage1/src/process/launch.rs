@@ -55,6 +55,9 @@ pub struct LaunchArgs<'a> {
     pub preserve_fds: u32,
     pub cgroup_paths: &'a [PathBuf],
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// fds of the caller the init must not keep (the state dir's flock: a copy held by
+    /// the waiting init would block `start` forever).
+    pub close_in_init: &'a [std::os::fd::RawFd],
 }
 
 /// Kills and reaps the init if setup fails half way.
@@ -119,6 +122,10 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
     match unsafe { sys::clone3(plan.clone_flags) }.map_err(io("clone3 the container init"))? {
         sys::Forked::Child => {
             drop(psock);
+            for fd in a.close_in_init {
+                // SAFETY: the caller names fds whose owners are never used in the child.
+                unsafe { sys::close_inherited(*fd) };
+            }
             init::run(&InitArgs {
                 spec: a.spec,
                 bundle: a.bundle,

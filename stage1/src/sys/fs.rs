@@ -301,3 +301,13 @@ pub fn bpf_attach_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) ->
     cvt(unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, attr.as_ptr(), attr.len()) })
         .map(drop)
 }
+
+/// Closes an fd number inherited from the parent in a freshly cloned child.
+///
+/// # Safety
+/// Nothing in this process may use `fd` afterwards (the parent's owning object is a
+/// copy that is never touched in the child).
+pub unsafe fn close_inherited(fd: RawFd) {
+    // SAFETY: guaranteed by the caller; close on a bad fd only returns EBADF.
+    unsafe { libc::close(fd) };
+}
