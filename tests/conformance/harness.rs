@@ -268,6 +268,47 @@ impl Drop for Rt {
                 Duration::from_secs(10),
             );
         }
+        self.kill_strays();
+    }
+}
+
+impl Rt {
+    /// Last resort for a runtime under development: a container init that a failed
+    /// or hung `delete --force` left alive still runs the runtime's own code, forked
+    /// from a command this harness ran, so its cmdline holds this Rt's private
+    /// `--root` (a fresh temp dir). Those processes, and only those, get SIGKILL by
+    /// pid. (runc's inits exec at once; theirs hold no such cmdline.)
+    fn kill_strays(&self) {
+        let mut needle = b"--root\0".to_vec();
+        needle.extend_from_slice(self.root.path().as_os_str().as_encoded_bytes());
+        needle.push(0);
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in rd.flatten() {
+            let Some(pid) = e
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<libc::pid_t>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            if cmdline
+                .windows(needle.len())
+                .any(|w| w == needle.as_slice())
+            {
+                eprintln!(
+                    "conformance: killing stray runtime process {pid} left under {}",
+                    self.root.path().display()
+                );
+                // SAFETY: kill(2) takes plain integers; the pid was read just now and
+                // names a process running this Rt's runtime on this Rt's --root.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
     }
 }
 

@@ -285,24 +285,34 @@ fn linux_ns_nopath(rt: &Rt) -> CaseResult {
 }
 
 /// A process holding new namespaces for a case to join; killed (by its pid) on drop.
-struct Holder(Child);
+struct Holder {
+    unshare: Child,
+    /// unshare's child once found: pid 1 of its pid namespace, so only SIGKILL ends it.
+    inner: Option<u32>,
+}
 
 impl Holder {
+    /// `unshare ARGS --fork --kill-child -- sleep 300`: --kill-child makes the
+    /// kernel kill the sleeper when unshare dies, however the harness ends.
     fn spawn(args: &[&str]) -> Result<Self, Stop> {
-        let child = Command::new("/usr/bin/unshare")
+        let unshare = Command::new("/usr/bin/unshare")
             .args(args)
-            .args(["--", "/bin/sleep", "300"])
+            .args(["--fork", "--kill-child", "--", "/bin/sleep", "300"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .map_err(|e| Stop::Fail(format!("spawn unshare: {e}")))?;
-        Ok(Holder(child))
+        Ok(Holder {
+            unshare,
+            inner: None,
+        })
     }
 
     /// The pid whose namespaces are the new ones: with --fork, unshare's child (found
     /// by its parent pid in /proc/*/stat; this kernel has no /proc/PID/task/*/children).
-    fn ns_pid(&self) -> Result<u32, Stop> {
-        let parent = self.0.id();
+    fn ns_pid(&mut self) -> Result<u32, Stop> {
+        let parent = self.unshare.id();
         for _ in 0..500 {
             let found = std::fs::read_dir("/proc")
                 .into_iter()
@@ -322,6 +332,7 @@ impl Holder {
                     (ppid == parent).then_some(pid)
                 });
             if let Some(pid) = found {
+                self.inner = Some(pid);
                 return Ok(pid);
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -332,8 +343,13 @@ impl Holder {
 
 impl Drop for Holder {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(pid) = self.inner.and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: kill(2) takes plain integers. The pid is unshare's unreaped child
+            // (unshare is alive until killed below), so it cannot have been reused.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
     }
 }
 
@@ -345,7 +361,7 @@ fn inode(path: &str) -> Result<u64, Stop> {
 
 /// runtime-tools `linux_ns_path`: join namespaces some other process holds, by path.
 fn linux_ns_path(rt: &Rt) -> CaseResult {
-    let holder = Holder::spawn(&["--net", "--ipc", "--uts", "--pid", "--fork", "--cgroup"])?;
+    let mut holder = Holder::spawn(&["--net", "--ipc", "--uts", "--pid", "--cgroup"])?;
     let pid = holder.ns_pid()?;
     // Wait until the child is in its namespaces (it execs sleep after unsharing).
     let mut inodes = serde_json::Map::new();
