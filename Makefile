@@ -34,7 +34,7 @@ APT_PACKAGES := gcc libc6-dev pkg-config ca-certificates busybox-static runc cru
 .NOTPARALLEL:
 
 .PHONY: all deps fmt clippy build release runtimetest image demo test conformance \
-        bench install clean
+        bench fuzz install clean
 
 all: build
 
@@ -128,6 +128,15 @@ else
 bench: deps image
 endif
 	RUNTIME='$(RUNTIME)' PEERS='$(PEERS)' IMAGE='$(IMAGE)' benches/run.sh
+
+# The fuzz targets on stable Rust (no sanitizer): each runs FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := config_json seccomp_compile
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		$(CARGO) fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 install: release
 	install -D -m 0755 target/release/hoist $(DESTDIR)$(BINDIR)/hoist

@@ -9,6 +9,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod container;
+pub mod fuzzing;
 pub mod hooks;
 pub mod logging;
 pub mod namespaces;
