@@ -163,6 +163,21 @@ jq '.process.args = ["/bin/true"] | .process.terminal = false' \
 jq --arg root "$bundle/rootfs" \
     '.process.args = ["sh", "-c", "echo hoist-bench-ok"] | .process.terminal = false | .root.path = $root' \
     "$IMAGE/config.json" >"$work/check/config.json"
+# The same container under hoist's default seccomp profile with memory and pids limits.
+hardened=$work/hardened
+mkdir -p "$hardened"
+"$subject" spec --seccomp --bundle "$work" >/dev/null 2>&1 || true
+if [[ -f $work/config.json ]]; then
+    jq --arg root "$bundle/rootfs" --slurpfile s "$work/config.json" \
+        '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root
+         | .linux.seccomp = $s[0].linux.seccomp
+         | .linux.resources.memory = {"limit": 268435456} | .linux.resources.pids = {"limit": 128}' \
+        "$IMAGE/config.json" >"$hardened/config.json"
+    rm -f "$work/config.json"
+else
+    say "could not get the default seccomp profile from $subject: the hardened cycle is skipped"
+    hardened=
+fi
 
 # --- every runtime must run the cycle correctly before it is timed -------------------
 # check I: runs the check bundle, then one timed-style cycle, and verifies that the
@@ -195,11 +210,11 @@ check() {
 
 # cycle I: the shell command hyperfine times for runtime I.
 cycle() {
-    local rt root id
+    local rt root id b=${2:-$bundle}
     rt=$(printf %q "${bins[$1]}")
     root=$(printf %q "$work/root-$1")
     id=hoist-bench-$1
-    echo "$rt --root $root run --bundle $(printf %q "$bundle") $id && $rt --root $root delete -f $id"
+    echo "$rt --root $root run --bundle $(printf %q "$b") $id && $rt --root $root delete -f $id"
 }
 
 subject_failed=0
@@ -257,6 +272,52 @@ for peer in crun runc; do
     echo "$subject_name / $peer: $(ratio "$subject_name" "$peer")"
 done
 echo "(hyperfine's JSON: $OUT/cycle.json; the table: $OUT/cycle.md)"
+
+# --- the same cycle with the default seccomp profile and memory + pids limits --------
+if [[ -n $hardened ]]; then
+    hard=()
+    for i in "${timed[@]}"; do
+        if timeout -k 5 30 sh -c "$(cycle "$i" "$hardened")" </dev/null >/dev/null 2>"$work/hard.err"; then
+            hard+=("$i")
+        else
+            say "${names[$i]}: FAILED the hardened cycle: $(head -c 300 "$work/hard.err")"
+        fi
+    done
+    if ((${#hard[@]} > 0)); then
+        args=(--warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/hardened.json")
+        for i in "${hard[@]}"; do
+            args+=(--command-name "${names[$i]}" "$(cycle "$i" "$hardened")")
+        done
+        hyperfine "${args[@]}" || say "hyperfine failed on the hardened cycle"
+        echo
+        echo "== the same cycle with hoist's default seccomp profile, memory and pids limits =="
+        for i in "${hard[@]}"; do
+            jq -r --arg n "${names[$i]}" '.results[] | select(.command == $n) |
+                "\($n): \(.mean * 10000 | round / 10) ms ± \(.stddev * 10000 | round / 10) ms"' "$OUT/hardened.json"
+        done
+        hmean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean' "$OUT/hardened.json"; }
+        for peer in crun runc; do
+            a=$(hmean "$subject_name") b=$(hmean "$peer")
+            [[ -n $a && -n $b ]] && echo "$subject_name / $peer: $(jq -rn --argjson a "$a" --argjson b "$b" '$a / $b * 100 | round / 100 | tostring + "x"')"
+        done
+    fi
+fi
+
+# --- peak memory of the runtime process (max RSS over 5 foreground runs) --------------
+if [[ -x /usr/bin/time ]]; then
+    echo
+    echo "== peak memory of the runtime process (run of /bin/true, max RSS) =="
+    for i in "${timed[@]}"; do
+        peak=0
+        for n in 1 2 3 4 5; do
+            kb=$( { /usr/bin/time -f %M "${bins[$i]}" --root "$work/root-$i" run --bundle "${hardened:-$bundle}" "hoist-bench-$i" \
+                </dev/null >/dev/null 2>/dev/null; } 2>&1 | tail -n1)
+            "${bins[$i]}" --root "$work/root-$i" delete -f "hoist-bench-$i" >/dev/null 2>&1 || true
+            [[ $kb =~ ^[0-9]+$ ]] && ((kb > peak)) && peak=$kb
+        done
+        echo "${names[$i]}: ${peak} KiB"
+    done
+fi
 
 if ((subject_failed)); then
     say "$subject_name FAILED the cycle: the numbers above are the peers' only"
