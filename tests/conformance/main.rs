@@ -14,8 +14,10 @@
 //! Every case uses its own bundle and its own `--root`, and cleans up when dropped,
 //! so that nextest can run each trial as a process of its own.
 
+mod commands;
 #[path = "../common/mod.rs"]
 mod common;
+mod console;
 mod harness;
 mod hooks;
 mod inside;
@@ -65,6 +67,7 @@ fn all_cases() -> Vec<Case> {
     let mut v = lifecycle::cases();
     v.extend(inside::cases());
     v.extend(hooks::cases());
+    v.extend(commands::cases());
     v
 }
 

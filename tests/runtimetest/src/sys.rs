@@ -89,3 +89,9 @@ pub fn is_readonly_mount(path: &Path) -> io::Result<bool> {
     }
     Ok(st.f_flag & libc::ST_RDONLY != 0)
 }
+
+/// Whether `fd` is a terminal.
+pub fn isatty(fd: i32) -> bool {
+    // SAFETY: isatty(3) only inspects the descriptor number; a bad one gives 0.
+    unsafe { libc::isatty(fd) == 1 }
+}

@@ -145,10 +145,20 @@ pub fn default_devices(ctx: &Ctx, tap: &mut Tap) {
         );
     }
     if ctx.bool_at("/process/terminal") {
-        let r = fs::symlink_metadata("/dev/console").map_err(|e| e.to_string());
-        tap.check(r.is_ok(), "/dev/console exists (process.terminal)", || {
-            format!("{r:?}")
-        });
+        // The runtime bind-mounts the pty slave it made at /dev/console.
+        let r = fs::metadata("/dev/console").map_err(|e| e.to_string());
+        let is_char = r.as_ref().is_ok_and(|m| m.file_type().is_char_device());
+        tap.check(
+            is_char,
+            "/dev/console is a terminal device (process.terminal)",
+            || format!("{r:?}"),
+        );
+        let ttys: Vec<bool> = (0..3).map(sys::isatty).collect();
+        tap.check(
+            ttys.iter().all(|t| *t),
+            "stdin, stdout, stderr are the terminal (process.terminal)",
+            || format!("isatty(0, 1, 2) = {ttys:?}"),
+        );
     }
     // The device cgroup must let the container use them, not just see them.
     let null = OpenOptions::new()
