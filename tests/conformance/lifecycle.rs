@@ -32,7 +32,10 @@ pub fn cases() -> Vec<Case> {
         Case::new("create_unknown_namespace", create_unknown_namespace),
         Case::new("linux_ns_path_type", linux_ns_path_type),
         Case::new("process_rlimits_fail", process_rlimits_fail),
-        Case::new("process_oom_score_adj_fail", process_oom_score_adj_fail),
+        Case::new("process_rlimits_fail_eperm", process_rlimits_fail_eperm)
+            .needs(needs_nofile_limit),
+        Case::new("process_oom_score_adj_fail", process_oom_score_adj_fail)
+            .needs(needs_no_sys_resource),
     ]
 }
 
@@ -428,48 +431,63 @@ fn linux_ns_path_type(rt: &Rt) -> CaseResult {
     })
 }
 
-/// runtime-tools `process_rlimits_fail`: a hard limit above the runtime's own (root
-/// here lacks CAP_SYS_RESOURCE, HOST.md) cannot be set: create fails cleanly.
+/// runtime-tools `process_rlimits_fail`: an rlimit type with no kernel resource is
+/// an error.
 fn process_rlimits_fail(rt: &Rt) -> CaseResult {
-    let hard = current_nofile_hard()?;
-    let over = hard.saturating_add(1);
     expect_create_error(rt, "rlimits-fail", |c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_HOIST", "soft": 1024, "hard": 1024}]);
+    })
+}
+
+/// A hard limit above the runtime's own cannot be set without CAP_SYS_RESOURCE (which
+/// root here lacks, HOST.md): create fails cleanly instead of starting the container
+/// with other limits.
+fn process_rlimits_fail_eperm(rt: &Rt) -> CaseResult {
+    let over = nofile_hard().map_err(Stop::Fail)?.saturating_add(1);
+    expect_create_error(rt, "rlimits-eperm", |c| {
         c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": over, "hard": over}]);
     })
 }
 
-fn current_nofile_hard() -> Result<u64, Stop> {
-    let limits = std::fs::read_to_string("/proc/self/limits")
-        .map_err(|e| Stop::Fail(format!("limits: {e}")))?;
+/// The harness's RLIMIT_NOFILE hard limit (`None` in the error when unlimited).
+fn nofile_hard() -> Result<u64, String> {
+    let limits =
+        std::fs::read_to_string("/proc/self/limits").map_err(|e| format!("limits: {e}"))?;
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
         .unwrap_or_default();
     let hard = line.split_whitespace().nth(4).unwrap_or_default();
-    if hard == "unlimited" {
-        return Err(Stop::Skip(
-            "RLIMIT_NOFILE is unlimited: no hard limit to exceed".into(),
-        ));
-    }
     hard.parse()
-        .map_err(|e| Stop::Fail(format!("Max open files {line:?}: {e}")))
+        .map_err(|e| format!("Max open files hard limit {hard:?}: {e}"))
+}
+
+fn has_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map_or("0", str::trim);
+    u64::from_str_radix(eff, 16).unwrap_or(0) & (1 << 24) != 0
+}
+
+/// For the cases that need the runtime to lack CAP_SYS_RESOURCE.
+pub fn needs_no_sys_resource() -> Option<String> {
+    has_sys_resource()
+        .then(|| "the harness has CAP_SYS_RESOURCE, so the runtime could do it".into())
+}
+
+fn needs_nofile_limit() -> Option<String> {
+    needs_no_sys_resource().or_else(|| {
+        nofile_hard()
+            .err()
+            .map(|e| format!("no finite RLIMIT_NOFILE to exceed ({e})"))
+    })
 }
 
 /// A negative oomScoreAdj needs CAP_SYS_RESOURCE, which root here lacks (HOST.md):
 /// create must fail cleanly, not start a container with the wrong score.
 fn process_oom_score_adj_fail(rt: &Rt) -> CaseResult {
-    let caps = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let eff = caps
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .map(str::trim)
-        .unwrap_or("0");
-    let eff = u64::from_str_radix(eff, 16).unwrap_or(0);
-    if eff & (1 << 24) != 0 {
-        return Err(Stop::Skip(
-            "the harness has CAP_SYS_RESOURCE: a negative oomScoreAdj would work".into(),
-        ));
-    }
     expect_create_error(rt, "oom-fail", |c| {
         c["process"]["oomScoreAdj"] = json!(-500)
     })

@@ -262,10 +262,18 @@ fn print_table(ours: &str, peer: &str) {
 fn main() {
     let args = Arguments::from_args();
     let compare = peer();
-    let trials: Vec<Trial> = all_cases()
-        .into_iter()
-        .map(|c| trial(c, compare.clone()))
-        .collect();
+    let cases = all_cases();
+    let trials: Vec<Trial> = cases.iter().map(|c| trial(*c, compare.clone())).collect();
+    if !args.list {
+        // An ignored trial never runs, so its reason is said here, loudly.
+        for (case, t) in cases.iter().zip(&trials) {
+            if let Some(why) = case.skip_reason() {
+                if !args.is_filtered_out(t) && args.is_ignored(t) {
+                    eprintln!("skipped: {}: {why}", case.name);
+                }
+            }
+        }
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     if let Some(Ok(peer)) = &compare {
         let ours = under_test()
