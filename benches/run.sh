@@ -310,8 +310,9 @@ if [[ -x /usr/bin/time ]]; then
     for i in "${timed[@]}"; do
         peak=0
         for n in 1 2 3 4 5; do
-            kb=$( { /usr/bin/time -f %M "${bins[$i]}" --root "$work/root-$i" run --bundle "${hardened:-$bundle}" "hoist-bench-$i" \
-                </dev/null >/dev/null 2>/dev/null; } 2>&1 | tail -n1)
+            /usr/bin/time -o "$work/rss" -f %M "${bins[$i]}" --root "$work/root-$i" run \
+                --bundle "${hardened:-$bundle}" "hoist-bench-$i" </dev/null >/dev/null 2>&1 || true
+            kb=$(tail -n1 "$work/rss" 2>/dev/null)
             "${bins[$i]}" --root "$work/root-$i" delete -f "hoist-bench-$i" >/dev/null 2>&1 || true
             [[ $kb =~ ^[0-9]+$ ]] && ((kb > peak)) && peak=$kb
         done
