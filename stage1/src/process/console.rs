@@ -10,6 +10,14 @@ use crate::sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
+    #[error("process.terminal needs --console-socket")]
+    NoSocket,
+    #[error("connect to console socket `{}`", path.display())]
+    Connect {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{step} for the console")]
     Io {
         step: &'static str,
@@ -20,6 +28,33 @@ pub enum ConsoleError {
 
 fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> ConsoleError {
     move |source| ConsoleError::Io { step, source }
+}
+
+/// The caller's end of the console socket for a process: an fd already connected
+/// (foreground `run` proxying the pty itself), else a connection to `--console-socket`.
+/// None when the process has no terminal.
+pub fn connect(
+    terminal: bool,
+    fd: Option<BorrowedFd<'_>>,
+    path: Option<&Path>,
+) -> Result<Option<std::os::fd::OwnedFd>, ConsoleError> {
+    if !terminal {
+        return Ok(None);
+    }
+    if let Some(f) = fd {
+        return f
+            .try_clone_to_owned()
+            .map(Some)
+            .map_err(io("duplicate the console socket"));
+    }
+    let Some(p) = path else {
+        return Err(ConsoleError::NoSocket);
+    };
+    let s = std::os::unix::net::UnixStream::connect(p).map_err(|source| ConsoleError::Connect {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    Ok(Some(s.into()))
 }
 
 /// Runs inside the container after pivot_root, after setsid.

@@ -5,7 +5,6 @@
 //! binary through /proc (the CVE-2019-5736 class).
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use super::apply;
@@ -87,19 +86,8 @@ pub fn enter(a: &EnterArgs<'_>) -> Result<libc::pid_t, EnterError> {
                 .map_err(io(format!("join {name} namespace of pid {pid}")))?;
         }
     }
-    let console: Option<OwnedFd> = match (a.process.terminal, a.console_socket) {
-        (true, Some(p)) => Some(
-            UnixStream::connect(p)
-                .map_err(io(format!("connect to console socket `{}`", p.display())))?
-                .into(),
-        ),
-        (true, None) => {
-            return Err(EnterError::Child(
-                "process.terminal needs --console-socket".into(),
-            ))
-        }
-        (false, _) => None,
-    };
+    let console = super::console::connect(a.process.terminal, None, a.console_socket)
+        .map_err(|e| EnterError::Child(logging::chain(&e)))?;
     let (psock, csock) = sys::seqpacket_pair().map_err(io("create sync socket"))?;
     // SAFETY: stage1 is single-threaded.
     match unsafe { sys::clone3(0) }.map_err(io("fork the exec process"))? {

@@ -3,7 +3,6 @@
 //! waits for start.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use super::init::{self, InitArgs};
@@ -24,6 +23,8 @@ pub enum LaunchError {
     Hook(#[from] hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Console(#[from] super::console::ConsoleError),
     #[error("{0}")]
     Init(String),
     #[error("{step}")]
@@ -83,24 +84,7 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
         .process
         .as_ref()
         .ok_or_else(|| LaunchError::Invalid("process is missing".into()))?;
-    let console: Option<OwnedFd> = match (process.terminal, a.console_socket) {
-        (true, _) if a.console_fd.is_some() => a
-            .console_fd
-            .map(|f| f.try_clone_to_owned())
-            .transpose()
-            .map_err(io("duplicate console socket"))?,
-        (true, Some(p)) => Some(
-            UnixStream::connect(p)
-                .map_err(io(format!("connect to console socket `{}`", p.display())))?
-                .into(),
-        ),
-        (true, None) => {
-            return Err(LaunchError::Invalid(
-                "process.terminal needs --console-socket".into(),
-            ))
-        }
-        (false, _) => None,
-    };
+    let console = super::console::connect(process.terminal, a.console_fd, a.console_socket)?;
     // systemd socket activation: LISTEN_FDS are passed on as fds 3.. (runc does this).
     let mut extra_env = Vec::new();
     let mut preserve = a.preserve_fds;
