@@ -54,6 +54,7 @@ pub fn cases() -> Vec<Case> {
         Case::new("root_readonly_false", |rt| root_readonly(rt, false)),
         Case::new("linux_cgroups_path", linux_cgroups_path).needs(needs_cgroup_memory),
         Case::new("linux_time_offsets", linux_time_offsets).needs(needs_timens),
+        Case::new("linux_seccomp", linux_seccomp),
     ]
 }
 
@@ -194,6 +195,8 @@ fn hostname(rt: &Rt) -> CaseResult {
     })
 }
 
+/// runtime-spec `domainname` (1.0.2+). Known runc failure: runc 1.1.5 parses the field
+/// but never sets it (the container keeps "(none)"); runc 1.2 applies it.
 fn domainname(rt: &Rt) -> CaseResult {
     check(rt, "domainname", &["uts", "namespaces"], |c| {
         c["hostname"] = json!("box");
@@ -432,6 +435,12 @@ fn linux_uid_mappings(rt: &Rt) -> CaseResult {
     run_checker(rt, &b, "linux_uid_mappings")
 }
 
+/// runtime-tools `linux_rootfs_propagation`, one trial per value, read from the
+/// optional fields of / in mountinfo. Known runc failures: with `shared`, runc 1.1.5
+/// makes the host's / shared but binds the rootfs from a parent it just made private
+/// and never marks the new / shared after pivot_root, so / has no `shared:` tag; with
+/// `unbindable`, it makes / unbindable before bind-mounting the rootfs from it, which
+/// the kernel refuses (EINVAL, "flags: 0x5000").
 fn propagation(rt: &Rt, mode: &str) -> CaseResult {
     let case = format!("linux_rootfs_propagation_{mode}");
     check(rt, &case, &["propagation", "mounts"], |c| {
@@ -521,6 +530,23 @@ fn linux_time_offsets(rt: &Rt) -> CaseResult {
         c["linux"]["timeOffsets"] = json!({
             "monotonic": {"secs": 86400, "nanosecs": 0},
             "boottime": {"secs": 3600, "nanosecs": 500},
+        });
+    })
+}
+
+/// runtime-tools `linux_seccomp`, sharper: an errno rule, an errno rule with the
+/// default errnoRet and an argument condition (which must leave other argument values
+/// alone), probed with harmless syscalls by the checker.
+fn linux_seccomp(rt: &Rt) -> CaseResult {
+    check(rt, "linux_seccomp", &["seccomp", "nnp"], |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18},
+                {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO",
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["getpgid"], "action": "SCMP_ACT_ALLOW"},
+            ]
         });
     })
 }

@@ -71,6 +71,34 @@ fn all_cases() -> Vec<Case> {
     v
 }
 
+/// Cases runc 1.1.5 (the reference here) fails, and why; each case's comment has the
+/// details. The compare table marks them, so that a `FAIL` there reads as known.
+const KNOWN_RUNC_FAILURES: &[(&str, &str)] = &[
+    ("domainname", "runc 1.1.5 ignores domainname"),
+    (
+        "linux_rootfs_propagation_shared",
+        "runc 1.1.5 leaves / private",
+    ),
+    (
+        "linux_rootfs_propagation_unbindable",
+        "runc 1.1.5 fails to bind the rootfs",
+    ),
+    ("linux_time_offsets", "time namespaces arrived in runc 1.2"),
+    (
+        "misc_props_invalid_version",
+        "runc 1.1.5 does not check ociVersion",
+    ),
+    ("poststart", "runc 1.1.5 runs poststart hooks at create"),
+    (
+        "poststart_fail",
+        "runc 1.1.5 runs poststart hooks at create and fails",
+    ),
+    (
+        "poststop_fail_continue",
+        "runc 1.1.5 stops at the first failing poststop hook",
+    ),
+];
+
 /// How one case went against one runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Verdict {
@@ -234,8 +262,16 @@ fn print_table(ours: &str, peer: &str) {
         "-".repeat(wb)
     );
     for r in rows.iter() {
+        let known = KNOWN_RUNC_FAILURES
+            .iter()
+            .find(|(c, _)| *c == r.case)
+            .map(|(_, why)| *why);
+        let note = match (&r.theirs, known) {
+            (Verdict::Fail(_), Some(why)) => format!(" (known: {why})"),
+            _ => String::new(),
+        };
         println!(
-            "{:w$} | {:wa$} | {:wb$}",
+            "{:w$} | {:wa$} | {:wb$}{note}",
             r.case,
             r.ours.word(),
             r.theirs.word()

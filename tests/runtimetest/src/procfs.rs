@@ -16,6 +16,8 @@ pub struct Status {
     pub no_new_privs: Option<bool>,
     /// `Umask:` (kernel 4.7+), octal in the file.
     pub umask: Option<u32>,
+    /// `Seccomp:` mode: 0 none, 1 strict, 2 filter.
+    pub seccomp: Option<u32>,
 }
 
 pub fn parse_status(text: &str) -> Result<Status, String> {
@@ -40,6 +42,10 @@ pub fn parse_status(text: &str) -> Result<Status, String> {
         None => None,
         Some(v) => Some(u32::from_str_radix(v, 8).map_err(|e| format!("Umask {v:?}: {e}"))?),
     };
+    let seccomp = match fields.get("Seccomp") {
+        None => None,
+        Some(v) => Some(v.parse().map_err(|e| format!("Seccomp {v:?}: {e}"))?),
+    };
     Ok(Status {
         cap_inh: hex("CapInh")?,
         cap_prm: hex("CapPrm")?,
@@ -48,6 +54,7 @@ pub fn parse_status(text: &str) -> Result<Status, String> {
         cap_amb: hex("CapAmb")?,
         no_new_privs,
         umask,
+        seccomp,
     })
 }
 
@@ -259,6 +266,7 @@ mod tests {
         assert_eq!(s.cap_bnd, 0x1ff_feff_ffff);
         assert_eq!(s.umask, Some(0o22));
         assert_eq!(s.no_new_privs, Some(true));
+        assert_eq!(s.seccomp, Some(0));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod kernel;
 mod mounts;
 mod paths;
 mod process;
+mod seccomp;
 
 use serde_json::Value;
 
@@ -137,6 +138,14 @@ pub const GROUPS: &[Group] = &[
     Group {
         name: "cgroups",
         run: kernel::cgroups,
+    },
+    Group {
+        name: "seccomp",
+        run: seccomp::seccomp,
+    },
+    Group {
+        name: "fds",
+        run: seccomp::fds,
     },
 ];
 
