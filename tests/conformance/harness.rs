@@ -206,6 +206,13 @@ impl Rt {
         exec(self.command(args), CMD_TIMEOUT)
     }
 
+    /// Remembers a container id for cleanup (for commands not made with `run`).
+    pub fn remember(&self, id: &str) {
+        if let Ok(mut ids) = self.ids.lock() {
+            ids.push(id.to_owned());
+        }
+    }
+
     /// Like `run`, failing the case unless the command succeeded.
     pub fn ok(&self, args: &[&str]) -> Result<Out, Stop> {
         let out = self.run(args)?;

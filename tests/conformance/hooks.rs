@@ -21,6 +21,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("poststop", poststop),
         Case::new("poststop_fail", poststop_fail),
         Case::new("poststop_fail_continue", poststop_fail_continue),
+        Case::new("hooks_env", hooks_env),
+        Case::new("prestart_timeout", prestart_timeout),
     ]
 }
 
@@ -365,5 +367,53 @@ fn failing_poststop(rt: &Rt, want_second: bool) -> CaseResult {
             format!("the second poststop hook did not run: {o:?}")
         })?;
     }
+    nothing_left(rt, &id)
+}
+
+/// A hook's `env` is its whole environment, and its `args` its argv.
+fn hooks_env(rt: &Rt) -> CaseResult {
+    let log = scratch("hooklog");
+    let mut b = Bundle::new("hooks-env", &["true"]);
+    let out = log.path().join("env");
+    let script = format!(
+        "echo \"$0|$HOIST_HOOK|${{HOME:-unset}}\" > {}",
+        out.display()
+    );
+    b.config["hooks"]["prestart"] = json!([{
+        "path": "/bin/sh",
+        "args": ["hoist-hook", "-c", script],
+        "env": ["HOIST_HOOK=yes", "PATH=/usr/bin:/bin"]
+    }]);
+    seal(&b)?;
+    let id = new_id("hooks-env");
+    rt.create(&b, &id)?;
+    let got = std::fs::read_to_string(&out)
+        .map_err(|e| Stop::Fail(format!("the hook did not run ({e})")))?;
+    ensure(got.trim() == "hoist-hook|yes|unset", || {
+        format!(
+            "hook saw argv0|HOIST_HOOK|HOME = {:?}, expected \"hoist-hook|yes|unset\"",
+            got.trim()
+        )
+    })?;
+    rt.ok(&["delete", "--force", &id])?;
+    nothing_left(rt, &id)
+}
+
+/// A hook that outlives its `timeout` is killed and fails the operation.
+fn prestart_timeout(rt: &Rt) -> CaseResult {
+    let mut b = Bundle::new("prestart-timeout", &["true"]);
+    b.config["hooks"]["prestart"] =
+        json!([{"path": "/bin/sleep", "args": ["sleep", "60"], "timeout": 1}]);
+    seal(&b)?;
+    let id = new_id("prestart-timeout");
+    let started = std::time::Instant::now();
+    let out = rt.run(&["create", "--bundle", &b.path().to_string_lossy(), &id])?;
+    let took = started.elapsed();
+    ensure(!out.ok(), || {
+        "create worked despite the hook timing out".into()
+    })?;
+    ensure(took < std::time::Duration::from_secs(20), || {
+        format!("create took {took:?} with a 1 s hook timeout")
+    })?;
     nothing_left(rt, &id)
 }

@@ -25,6 +25,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("pidfile", pidfile),
         Case::new("run_exit_status", run_exit_status),
         Case::new("misc_props", misc_props),
+        Case::new("create_bundle_cwd", create_bundle_cwd),
+        Case::new("root_path_absolute", root_path_absolute),
         Case::new("misc_props_invalid_version", misc_props_invalid_version),
         Case::new("not_exist_errors", not_exist_errors),
         Case::new("create_bad_config", create_bad_config),
@@ -327,6 +329,47 @@ fn run_exit_status(rt: &Rt) -> CaseResult {
     ensure(out.stdout == "out\n", || format!("stdout {:?}", out.stdout))?;
     ensure(out.stderr.contains("err"), || {
         format!("stderr {:?}", out.stderr)
+    })?;
+    nothing_left(rt, &id)
+}
+
+/// `create ID` without --bundle takes the current directory as the bundle (runc).
+fn create_bundle_cwd(rt: &Rt) -> CaseResult {
+    let b = Bundle::new("bundle-cwd", &["sh", "-c", "touch /started"]);
+    let id = new_id("bundle-cwd");
+    let mut cmd = rt.command(&["create", &id]);
+    cmd.current_dir(b.path());
+    let out = crate::harness::exec(cmd, crate::harness::CMD_TIMEOUT)?;
+    rt.remember(&id);
+    ensure(out.ok(), || {
+        format!("create in the bundle directory failed: {}", out.describe())
+    })?;
+    let st = rt.state(&id)?;
+    let bundle = b
+        .path()
+        .canonicalize()
+        .map_err(|e| Stop::Fail(format!("canonicalize: {e}")))?;
+    ensure(
+        st["bundle"].as_str().map(Path::new) == Some(bundle.as_path()),
+        || format!("bundle: {st}"),
+    )?;
+    rt.ok(&["start", &id])?;
+    wait_file(&b.rootfs().join("started"))?;
+    rt.wait_status(&id, "stopped")?;
+    rt.ok(&["delete", &id])?;
+    nothing_left(rt, &id)
+}
+
+/// `root.path` may be absolute as well as relative to the bundle.
+fn root_path_absolute(rt: &Rt) -> CaseResult {
+    let mut b = Bundle::new("root-abs", &["sh", "-c", "touch /started"]);
+    b.config["root"]["path"] = json!(b.rootfs().to_string_lossy());
+    seal(&b)?;
+    let id = new_id("root-abs");
+    let out = rt.run(&["run", "--bundle", &bundle_path(&b), &id])?;
+    ensure(out.ok(), || format!("run failed: {}", out.describe()))?;
+    ensure(b.rootfs().join("started").exists(), || {
+        "the process did not run in the rootfs".into()
     })?;
     nothing_left(rt, &id)
 }
