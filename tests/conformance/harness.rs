@@ -276,6 +276,12 @@ impl Drop for Rt {
             );
         }
         self.kill_strays();
+        // Empty cgroups a failed case left (rmdir fails on a busy one, which is fine).
+        for id in self.ids.lock().map(|v| v.clone()).unwrap_or_default() {
+            for d in cgroups_named(&id) {
+                let _ = std::fs::remove_dir(&d);
+            }
+        }
     }
 }
 
@@ -401,7 +407,7 @@ pub fn judge_tap(stdout: &str) -> CaseResult {
 }
 
 /// Runs the checker bundle in the foreground (`run`) and judges its exit status and
-/// TAP output.
+/// TAP output; `run` must also leave nothing behind once the process exited.
 pub fn run_checker(rt: &Rt, b: &Bundle, case: &str) -> CaseResult {
     let id = new_id(case);
     let out = rt.run(&["run", "--bundle", &b.path().to_string_lossy(), &id])?;
@@ -415,7 +421,8 @@ pub fn run_checker(rt: &Rt, b: &Bundle, case: &str) -> CaseResult {
             out.status,
             out.describe()
         )
-    })
+    })?;
+    nothing_left(rt, &id)
 }
 
 /// Adds or replaces one `linux.namespaces` entry.
@@ -453,8 +460,29 @@ pub fn only(groups: &[&str]) -> Value {
     json!({ "checks": groups })
 }
 
-/// Fails unless `id` left nothing behind: `state` errors and --root has no entry.
+/// Cgroup directories named after `id` (where runc, and runtimes like it, put a
+/// container without a `cgroupsPath`): /sys/fs/cgroup/<hierarchy>/<id> and
+/// /sys/fs/cgroup/<id>.
+pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(id))
+        .collect();
+    dirs.push(root.join(id));
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+/// Fails unless `id` left nothing behind: `state` errors, --root has no entry, no
+/// cgroup named after it remains.
 pub fn nothing_left(rt: &Rt, id: &str) -> CaseResult {
+    let cgroups = cgroups_named(id);
+    ensure(cgroups.is_empty(), || {
+        format!("cgroups left behind: {cgroups:?}")
+    })?;
     let st = rt.run(&["state", id])?;
     ensure(!st.ok(), || {
         format!(
