@@ -67,6 +67,16 @@ pub fn runtimetest_bin() -> Result<PathBuf, Stop> {
             target.join("release/runtimetest")
         }
     };
+    if p.is_file() && std::env::var_os("HOIST_RUNTIMETEST").is_none() {
+        if let Some(src) = newer_source(&p) {
+            return fail(format!(
+                "runtimetest at {} is older than {}: rebuild it with `cargo rustc --release -p runtimetest \
+                 --bin runtimetest -- -C target-feature=+crt-static`",
+                p.display(),
+                src.display()
+            ));
+        }
+    }
     if !p.is_file() {
         return fail(format!(
             "runtimetest missing at {}: build it with `cargo rustc --release -p runtimetest --bin runtimetest \
@@ -75,6 +85,27 @@ pub fn runtimetest_bin() -> Result<PathBuf, Stop> {
         ));
     }
     Ok(p)
+}
+
+/// A runtimetest source file changed after `bin` was built, if any.
+fn newer_source(bin: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok()?;
+    let mut stack = vec![common::workspace().join("tests/runtimetest")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).ok()?.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > built)
+            {
+                return Some(path);
+            }
+        }
+    }
+    None
 }
 
 /// A unique container id: cgroups are named after ids, so two runs (of two cases, or
