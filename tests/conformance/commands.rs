@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::bundle::{checker_bundle, judge_tap, seal, write_json, CHECKER, CHECKER_DIR, NS_NAMES};
 use crate::common::Bundle;
 use crate::console::Console;
-use crate::harness::{
-    checker_bundle, ensure, fail, judge_tap, new_id, nothing_left, seal, wait_for, write_json,
-    CaseResult, Rt, Stop, CHECKER, CHECKER_DIR, NS_NAMES,
-};
+use crate::harness::{ensure, fail, new_id, nothing_left, wait_for, CaseResult, Rt, Stop};
 use crate::lifecycle::wait_file;
 use crate::Case;
 

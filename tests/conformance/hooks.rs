@@ -6,8 +6,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::bundle::seal;
 use crate::common::{scratch, Bundle};
-use crate::harness::{ensure, fail, new_id, nothing_left, seal, wait_for, CaseResult, Rt, Stop};
+use crate::harness::{ensure, fail, new_id, nothing_left, wait_for, CaseResult, Rt, Stop};
 use crate::Case;
 
 pub fn cases() -> Vec<Case> {

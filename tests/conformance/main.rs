@@ -14,14 +14,17 @@
 //! Every case uses its own bundle and its own `--root`, and cleans up when dropped,
 //! so that nextest can run each trial as a process of its own.
 
+mod bundle;
 mod commands;
 #[path = "../common/mod.rs"]
 mod common;
 mod console;
+mod errors;
 mod harness;
 mod hooks;
 mod inside;
 mod lifecycle;
+mod namespaces;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -65,7 +68,9 @@ impl Case {
 
 fn all_cases() -> Vec<Case> {
     let mut v = lifecycle::cases();
+    v.extend(errors::cases());
     v.extend(inside::cases());
+    v.extend(namespaces::cases());
     v.extend(hooks::cases());
     v.extend(commands::cases());
     v
