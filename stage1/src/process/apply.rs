@@ -68,12 +68,13 @@ pub fn prepare(
     console_socket: Option<BorrowedFd<'_>>,
     extra_env: &[String],
     seccomp: Option<&Compiled>,
+    bind_console: bool,
 ) -> Result<Prepared, ApplyError> {
     if process.terminal {
         let sock = console_socket.ok_or_else(|| {
             io("terminal: no console socket")(std::io::Error::from_raw_os_error(libc::EINVAL))
         })?;
-        console::setup(sock, process.console_size)?;
+        console::setup(sock, process.console_size, bind_console)?;
     }
     for r in &process.rlimits {
         let res = rlimit_resource(&r.kind).unwrap_or(u32::MAX);

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use crate::spec::ConsoleSize;
-use crate::sys;
+use crate::{rootfs, sys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -57,8 +57,40 @@ pub fn connect(
     Ok(Some(s.into()))
 }
 
+/// Binds the pty over /dev/console, made under the root if missing. A /dev/console that
+/// is a symlink is refused: it could point the bind anywhere (the /dev-symlink CVEs).
+fn bind_dev_console(peer: BorrowedFd<'_>) -> Result<(), ConsoleError> {
+    let root = sys::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(io("open /"))?;
+    let console = Path::new("/dev/console");
+    let target = rootfs::path::open_or_make(root.as_fd(), console, rootfs::path::Make::File)
+        .map_err(io("make /dev/console"))?;
+    sys::openat2(
+        root.as_fd(),
+        Path::new("dev/console"),
+        libc::O_PATH,
+        0,
+        sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_SYMLINKS,
+    )
+    .map_err(io("open /dev/console without following symlinks"))?;
+    sys::mount(
+        Some(&sys::fd_path(peer)),
+        &sys::fd_path(target.as_fd()),
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .map_err(io("bind the pty over /dev/console"))
+}
+
 /// Runs inside the container after pivot_root, after setsid.
-pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>) -> Result<(), ConsoleError> {
+/// With `bind_console` (the container's init, not exec'd processes), the pty is also
+/// bound over /dev/console, as runc does.
+pub fn setup(
+    socket: BorrowedFd<'_>,
+    size: Option<ConsoleSize>,
+    bind_console: bool,
+) -> Result<(), ConsoleError> {
     let master = sys::openat(
         None,
         Path::new("/dev/ptmx"),
@@ -69,6 +101,9 @@ pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>) -> Result<(), Co
     let peer = sys::open_pty_peer(master.as_fd()).map_err(io("open pty peer"))?;
     if let Some(s) = size {
         sys::set_winsize(master.as_fd(), s.height, s.width).map_err(io("set window size"))?;
+    }
+    if bind_console {
+        bind_dev_console(peer.as_fd())?;
     }
     sys::send_fd(socket, b"/dev/ptmx", master.as_fd())
         .map_err(io("send pty master to the console socket"))?;

@@ -165,7 +165,7 @@ fn child(
             sys::setns(fd.as_fd(), *flag).map_err(e(format!("join {name} namespace")))?;
         }
         sys::setsid().map_err(e("setsid".into()))?;
-        let p = apply::prepare(a.process, console, &[], a.seccomp)
+        let p = apply::prepare(a.process, console, &[], a.seccomp, false)
             .map_err(|x| (logging::chain(&x), x.exit_code()))?;
         if let Some(fd) = &p.notify_fd {
             sync::send(sock, &Msg::SeccompFd).map_err(|x| (x.to_string(), 1))?;

@@ -154,7 +154,7 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
     rootfs::pivot(a.rootfs, a.no_pivot)?;
     rootfs::finalize(spec)?;
 
-    let prepared = apply::prepare(process, a.console, a.extra_env, a.seccomp)?;
+    let prepared = apply::prepare(process, a.console, a.extra_env, a.seccomp, true)?;
     if let Some(fd) = &prepared.notify_fd {
         // The parent passes it on to the listener (our own syscalls may be notified).
         sync::send(a.sock, &Msg::SeccompFd)?;
