@@ -25,6 +25,10 @@ pub struct Cli {
     /// Read cgroupsPath as systemd's slice:prefix:name.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
+    /// crun's spelling: cgroupfs, systemd, or disabled (the container stays in the
+    /// caller's cgroup and gets no resource limits; podman's --cgroups=disabled).
+    #[arg(long = "cgroup-manager", global = true, value_enum)]
+    pub cgroup_manager: Option<CgroupManager>,
     /// Accepted for runc compatibility; rootless mode is chosen from the config.
     #[arg(long, global = true, hide = true)]
     pub rootless: Option<String>,
@@ -36,6 +40,13 @@ pub struct Cli {
     pub version: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupManager {
+    Cgroupfs,
+    Systemd,
+    Disabled,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

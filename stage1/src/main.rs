@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hoist_runtime::cli::{Cli, Command, LogFormat};
+use hoist_runtime::cli::{CgroupManager, Cli, Command, LogFormat};
 use hoist_runtime::commands::{self, Ctx};
 use hoist_runtime::logging;
 
@@ -28,7 +28,8 @@ fn main() -> ExitCode {
     );
     let ctx = Ctx {
         root: cli.root.clone(),
-        systemd_cgroup: cli.systemd_cgroup,
+        systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == Some(CgroupManager::Systemd),
+        cgroups_disabled: cli.cgroup_manager == Some(CgroupManager::Disabled),
     };
     let Some(command) = cli.command else {
         eprintln!("hoist-runtime: no command given (see --help)");

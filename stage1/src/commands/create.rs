@@ -72,11 +72,13 @@ pub fn create(
         dir: Some(dir.clone()),
         cgroups: Vec::new(),
     };
-    cleanup.cgroups = cgroups::create(
-        spec.linux().cgroups_path.as_deref(),
-        &args.id,
-        ctx.systemd_cgroup,
-    )?;
+    if !ctx.cgroups_disabled {
+        cleanup.cgroups = cgroups::create(
+            spec.linux().cgroups_path.as_deref(),
+            &args.id,
+            ctx.systemd_cgroup,
+        )?;
+    }
     let fifo = dir.join("exec.fifo");
     sys::mkfifo(&fifo, 0o622).with_context(|| format!("create `{}`", fifo.display()))?;
     // A first record before anything runs, so that `delete --force` can clean up after

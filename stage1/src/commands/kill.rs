@@ -14,7 +14,7 @@ pub fn run(args: &KillArgs, ctx: &Ctx) -> Result<i32> {
     if c.status() == Status::Stopped {
         bail!("container not running");
     }
-    if args.all {
+    if args.all && !c.state.cgroup_paths.is_empty() {
         for pid in cgroups::pids(&c.state.cgroup_paths) {
             let _ = sys::kill(pid, sig);
         }

@@ -21,4 +21,6 @@ use std::path::PathBuf;
 pub struct Ctx {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+    /// `--cgroup-manager disabled`: no cgroup of the container's own.
+    pub cgroups_disabled: bool,
 }

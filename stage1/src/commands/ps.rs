@@ -10,7 +10,11 @@ use crate::container::Container;
 
 pub fn run(args: &PsArgs, ctx: &Ctx) -> Result<i32> {
     let c = Container::load(&ctx.root, &args.id, false)?;
-    let pids = cgroups::pids(&c.state.cgroup_paths);
+    let mut pids = cgroups::pids(&c.state.cgroup_paths);
+    // Without a cgroup of its own (--cgroup-manager disabled) only the init is known.
+    if c.state.cgroup_paths.is_empty() && c.status() != crate::container::Status::Stopped {
+        pids.push(c.state.pid);
+    }
     if args.format == ListFormat::Json {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
