@@ -74,3 +74,39 @@ fn cgroups_path_is_used_and_removed() {
     c.assert_gone();
     assert!(cgroup_dirs(&cg).is_empty(), "left: {:?}", cgroup_dirs(&cg));
 }
+
+/// `--systemd-cgroup` with PID 1 not systemd: `slice:prefix:name` is laid out on
+/// cgroupfs as systemd would (`a-b.slice` nests in `a.slice`), and delete removes the scope.
+#[test]
+fn systemd_cgroup_path_maps_onto_cgroupfs() {
+    let mut c = Ctr::new("sdcg", &["sleep", "30"]);
+    let slice = format!("hoistsd{}-t.slice", std::process::id());
+    let id = c.id.clone();
+    c.config()["linux"]["cgroupsPath"] = serde_json::json!(format!("{slice}:hoist:{id}"));
+    c.write();
+    let parent = format!("hoistsd{}.slice", std::process::id());
+    let scope = format!("/{parent}/{slice}/hoist-{id}.scope");
+    let remove_parents = || {
+        for ctl in [
+            "pids", "memory", "cpu", "devices", "freezer", "blkio", "cpuacct", "cpuset", "systemd",
+            "unified",
+        ] {
+            let _ = fs::remove_dir(format!("/sys/fs/cgroup/{ctl}/{parent}/{slice}"));
+            let _ = fs::remove_dir(format!("/sys/fs/cgroup/{ctl}/{parent}"));
+        }
+    };
+    let out = c.create_with(&["--systemd-cgroup"]);
+    if !out.success() {
+        remove_parents();
+    }
+    expect_ok(&out);
+    let pid = c.pid();
+    let procs =
+        fs::read_to_string(format!("/sys/fs/cgroup/pids{scope}/cgroup.procs")).unwrap_or_default();
+    let placed = procs.lines().any(|l| l.trim() == pid.to_string());
+    expect_ok(&c.rt(&["delete", "--force", &c.id]));
+    let gone = !std::path::Path::new(&format!("/sys/fs/cgroup/pids{scope}")).exists();
+    remove_parents();
+    assert!(placed, "init {pid} not in {scope}: {procs:?}");
+    assert!(gone, "{scope} left after delete");
+}
