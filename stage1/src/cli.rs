@@ -107,7 +107,8 @@ pub struct UpdateArgs {
     pub kernel_memory: Option<String>,
     #[arg(long = "kernel-memory-tcp", hide = true)]
     pub kernel_memory_tcp: Option<String>,
-    #[arg(long = "cpu-shares")]
+    /// runc spells it --cpu-share; --cpu-shares is accepted too.
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_shares: Option<u64>,
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
@@ -125,8 +126,11 @@ pub struct UpdateArgs {
     pub pids_limit: Option<i64>,
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
+    /// Accepted for runc compatibility (no Intel RDT support).
     #[arg(long = "l3-cache-schema", hide = true)]
     pub l3_cache_schema: Option<String>,
+    #[arg(long = "mem-bw-schema", hide = true)]
+    pub mem_bw_schema: Option<String>,
     pub id: String,
 }
 

@@ -75,7 +75,15 @@ pub fn stats(dirs: &[PathBuf]) -> Value {
             let st = kv(&read(&d.join("cpuacct.stat")).unwrap_or_default());
             // cpuacct.stat counts USER_HZ ticks (100 per second).
             let tick = |k: &str| st.get(k).copied().unwrap_or(0) * 10_000_000;
-            json!({"usage": {"total": num(&d.join("cpuacct.usage")), "percpu": percpu, "kernel": tick("system"), "user": tick("user")}})
+            let mut cpu = json!({"usage": {"total": num(&d.join("cpuacct.usage")), "percpu": percpu, "kernel": tick("system"), "user": tick("user")}});
+            // Throttling lives in the cpu controller's cpu.stat, maybe another hierarchy.
+            if let Some((c, false)) = dir_for(&hs, dirs, "cpu", "cpu") {
+                let s = kv(&read(&c.join("cpu.stat")).unwrap_or_default());
+                cpu["throttling"] = json!({"periods": s.get("nr_periods").copied().unwrap_or(0),
+                    "throttledPeriods": s.get("nr_throttled").copied().unwrap_or(0),
+                    "throttledTime": s.get("throttled_time").copied().unwrap_or(0)});
+            }
+            cpu
         };
     }
     if let Some((d, v2)) = dir_for(&hs, dirs, "memory", "memory") {
