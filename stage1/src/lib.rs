@@ -16,6 +16,7 @@ pub mod namespaces;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod selfclone;
 pub mod signal;
 pub mod spec;
 pub mod sys;

@@ -31,6 +31,16 @@ fn main() -> ExitCode {
         systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == Some(CgroupManager::Systemd),
         cgroups_disabled: cli.cgroup_manager == Some(CgroupManager::Disabled),
     };
+    // Commands that put processes into containers run from a sealed copy of us.
+    if matches!(
+        cli.command,
+        Some(Command::Create(_) | Command::Run(_) | Command::Exec(_))
+    ) {
+        if let Err(e) = hoist_runtime::selfclone::ensure_sealed() {
+            logging::error(&logging::chain(&e));
+            return ExitCode::from(1);
+        }
+    }
     let Some(command) = cli.command else {
         eprintln!("hoist-runtime: no command given (see --help)");
         return ExitCode::from(1);

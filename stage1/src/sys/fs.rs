@@ -311,3 +311,55 @@ pub unsafe fn close_inherited(fd: RawFd) {
     // SAFETY: guaranteed by the caller; close on a bad fd only returns EBADF.
     unsafe { libc::close(fd) };
 }
+
+/// `memfd_create(2)` with sealing allowed (and MFD_EXEC where the kernel knows it, for
+/// hosts with vm.memfd_noexec set).
+pub fn memfd_create_sealable(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    const MFD_EXEC: u32 = 0x10;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: a valid C string; memfd_create only returns a new fd.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
+    let fd = if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // Kernels before 6.3 reject MFD_EXEC; their memfds are executable anyway.
+        // SAFETY: as above.
+        cvt(unsafe { libc::memfd_create(name.as_ptr(), flags) })?
+    } else {
+        cvt(fd)?
+    };
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The seals of a memfd (`F_GET_SEALS`); an error for anything else.
+pub fn get_seals(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: fcntl with an integer command on a live fd.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
+}
+
+/// Adds seals to a memfd (`F_ADD_SEALS`).
+pub fn add_seals(fd: BorrowedFd<'_>, seals: i32) -> io::Result<()> {
+    // SAFETY: fcntl with integer arguments on a live fd.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the program an fd holds;
+/// returns only on failure.
+pub fn fexecve(
+    fd: BorrowedFd<'_>,
+    argv: &super::CStrArray<'_>,
+    envp: &super::CStrArray<'_>,
+) -> io::Error {
+    // SAFETY: an empty C string with AT_EMPTY_PATH on a live fd; argv and envp are
+    // NULL-terminated arrays of valid C strings that outlive the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
