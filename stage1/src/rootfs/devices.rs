@@ -83,7 +83,26 @@ fn create(ctx: &SetupCtx<'_>, d: &Device) -> Result<(), RootfsError> {
         .map_err(|_| RootfsError::Invalid(format!("device `{}`: bad minor", d.path.display())))?;
     let dev = libc::makedev(major, minor);
     match sys::mknodat(dir.as_fd(), &name, mode | type_bits(&d.kind), dev) {
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            // Whatever the image put there (a symlink to procfs or the host, a regular
+            // file) is replaced, unless it already is the node asked for (the /dev
+            // symlink CVEs: a node is never reached through a path the image controls).
+            let old = sys::openat2(dir.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0, 0)
+                .map_err(err("open"))?;
+            let st = sys::fstat(old.as_fd()).map_err(err("stat"))?;
+            if st.st_mode & libc::S_IFMT == type_bits(&d.kind) && st.st_rdev == dev {
+                return Ok(());
+            }
+            if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                return Err(RootfsError::Invalid(format!(
+                    "device path `{}` is a directory in the rootfs",
+                    d.path.display()
+                )));
+            }
+            sys::unlinkat(dir.as_fd(), &name).map_err(err("remove what the image has at"))?;
+            sys::mknodat(dir.as_fd(), &name, mode | type_bits(&d.kind), dev)
+                .map_err(err("mknod"))?;
+        }
         other => other.map_err(err("mknod"))?,
     }
     let node = sys::openat2(dir.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0, 0)

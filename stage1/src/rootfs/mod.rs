@@ -164,6 +164,26 @@ pub fn prepare(
     Ok(())
 }
 
+/// The container's /proc/sys, checked to be procfs (not a directory or mount the image
+/// or a config slipped in).
+fn procfs_sys(root: BorrowedFd<'_>) -> Result<std::os::fd::OwnedFd, RootfsError> {
+    let p = Path::new("/proc/sys");
+    let fd = sys::openat2(
+        root,
+        Path::new("proc/sys"),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_SYMLINKS,
+    )
+    .map_err(RootfsError::io("open", p))?;
+    match sys::fs_type(fd.as_fd()) {
+        Ok(sys::PROC_SUPER_MAGIC) => Ok(fd),
+        _ => Err(RootfsError::Invalid(
+            "/proc/sys in the container is not procfs: sysctls need a proc mount".into(),
+        )),
+    }
+}
+
 /// Everything after pivot_root: "/" is the container's root now.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
     let linux = spec.linux();
@@ -184,10 +204,31 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
             }
         })?;
     }
+    let proc_sys = if linux.sysctl.is_empty() {
+        None
+    } else {
+        Some(procfs_sys(root.as_fd())?)
+    };
     for (key, value) in &linux.sysctl {
         let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-        let fd = path::open_with(root.as_fd(), &path, libc::O_WRONLY | libc::O_TRUNC)
-            .map_err(RootfsError::io("open sysctl", &path))?;
+        let rel = PathBuf::from(key.replace('.', "/"));
+        let dir = proc_sys
+            .as_ref()
+            .map(AsFd::as_fd)
+            .ok_or_else(|| RootfsError::Invalid("no /proc/sys".into()))?;
+        // Beneath /proc/sys, no symlinks, and no mount crossed: a bind mount over a
+        // sysctl file cannot redirect the write.
+        let fd = sys::openat2(
+            dir,
+            &rel,
+            libc::O_WRONLY | libc::O_TRUNC,
+            0,
+            sys::RESOLVE_BENEATH
+                | sys::RESOLVE_NO_XDEV
+                | sys::RESOLVE_NO_SYMLINKS
+                | sys::RESOLVE_NO_MAGICLINKS,
+        )
+        .map_err(RootfsError::io("open sysctl", &path))?;
         sys::write_all(fd.as_fd(), value.as_bytes())
             .map_err(RootfsError::io("write sysctl", &path))?;
     }

@@ -53,6 +53,8 @@ pub fn mount(ctx: &SetupCtx<'_>, m: &Mount) -> Result<(), RootfsError> {
             path::open_or_make(ctx.root, dest, Make::Dir).map_err(RootfsError::target(dest))?;
         if matches!(kind, "proc" | "sysfs") {
             refuse_symlink(ctx.root, dest)?;
+        } else {
+            refuse_inside_procfs(target.as_fd(), dest)?;
         }
         let src = m
             .source
@@ -106,6 +108,7 @@ fn bind_mount(ctx: &SetupCtx<'_>, m: &Mount, opts: &MountOptions) -> Result<Owne
     })?;
     let make = if meta.is_dir() { Make::Dir } else { Make::File };
     let target = path::open_or_make(ctx.root, dest, make).map_err(RootfsError::target(dest))?;
+    refuse_inside_procfs(target.as_fd(), dest)?;
     let flags = libc::MS_BIND | (opts.flags & libc::MS_REC);
     let src = sys::cstr(&source).map_err(|e| RootfsError::Source {
         path: source.clone(),
@@ -174,6 +177,35 @@ fn apply_propagation_and_attrs(
         ))?;
     }
     Ok(())
+}
+
+/// Files lxcfs and similar tools legitimately mount over inside /proc.
+const PROC_OVERLAYS: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+];
+
+/// Nothing but a proc mount may land on the container's procfs (other than lxcfs's
+/// files): a mount whose destination resolves into /proc through a symlink in the
+/// image could shadow a sysctl or an LSM attribute file that we write later (runc's
+/// checkProcMount).
+fn refuse_inside_procfs(target: BorrowedFd<'_>, dest: &Path) -> Result<(), RootfsError> {
+    if sys::fs_type(target).ok() != Some(sys::PROC_SUPER_MAGIC)
+        || PROC_OVERLAYS.iter().any(|p| dest == Path::new(p))
+    {
+        return Ok(());
+    }
+    Err(RootfsError::Invalid(format!(
+        "mount destination `{}` is inside procfs: refused",
+        dest.display()
+    )))
 }
 
 /// proc and sysfs must land on a real directory, not wherever a symlink in the

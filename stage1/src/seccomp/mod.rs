@@ -50,24 +50,32 @@ fn key(profile: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The cache file: magic, the sha256 of the rest, then flags, notify, the program. A
+/// file whose hash does not match (torn, damaged) is compiled again, never loaded.
 fn encode(c: &Compiled) -> Vec<u8> {
+    let mut body = c.flags.to_le_bytes().to_vec();
+    body.push(u8::from(c.notify));
+    body.extend_from_slice(&[0, 0, 0]);
+    body.extend_from_slice(&bpf::to_bytes(&c.program));
     let mut v = MAGIC.to_vec();
-    v.extend_from_slice(&c.flags.to_le_bytes());
-    v.push(u8::from(c.notify));
-    v.extend_from_slice(&[0, 0, 0]);
-    v.extend_from_slice(&bpf::to_bytes(&c.program));
+    v.extend_from_slice(&Sha256::digest(&body));
+    v.extend_from_slice(&body);
     v
 }
 
 fn decode(b: &[u8]) -> Option<Compiled> {
-    if b.len() < 12 || &b[..4] != MAGIC {
+    if b.len() < 4 + 32 + 8 || &b[..4] != MAGIC {
         return None;
     }
-    let flags = u32::from_le_bytes(b[4..8].try_into().ok()?);
+    let (sum, body) = b[4..].split_at(32);
+    if Sha256::digest(body).as_slice() != sum {
+        return None;
+    }
+    let flags = u32::from_le_bytes(body[0..4].try_into().ok()?);
     Some(Compiled {
         flags,
-        notify: b[8] == 1,
-        program: bpf::from_bytes(&b[12..])?,
+        notify: body[4] == 1,
+        program: bpf::from_bytes(&body[8..])?,
     })
 }
 
@@ -194,6 +202,15 @@ mod tests {
             .unwrap()
             .path();
         std::fs::write(&entry, b"HSC1junk").unwrap();
+        assert_eq!(prepare(d.path(), Some(&v)).unwrap().unwrap(), a);
+        // One flipped bit in the program, and a file cut at an instruction boundary.
+        let mut good = std::fs::read(&entry).unwrap();
+        let n = good.len();
+        good[n - 3] ^= 1;
+        std::fs::write(&entry, &good).unwrap();
+        assert_eq!(prepare(d.path(), Some(&v)).unwrap().unwrap(), a);
+        let good = std::fs::read(&entry).unwrap();
+        std::fs::write(&entry, &good[..good.len() - 8]).unwrap();
         assert_eq!(prepare(d.path(), Some(&v)).unwrap().unwrap(), a);
     }
 }

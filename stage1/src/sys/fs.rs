@@ -363,3 +363,16 @@ pub fn fexecve(
     };
     io::Error::last_os_error()
 }
+
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// `fstatfs(2)`'s f_type: which file system an fd lives on.
+pub fn fs_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `st` is writable memory of the right size; the fd is live.
+    cvt(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatfs succeeded and filled the struct.
+    Ok(unsafe { st.assume_init() }.f_type)
+}
