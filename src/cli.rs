@@ -1,1 +1,163 @@
-//! (being written)
+//! hoist's command line: `hoist [--dir DIR] fetch …`, `hoist image …`, `hoist --version`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::image::store::DEFAULT_DIR;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hoist",
+    about = "hoist: a daemonless container engine (stage0)",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Where images (an OCI layout), unpacked layers and pods live.
+    #[arg(long, global = true, default_value = DEFAULT_DIR)]
+    pub dir: PathBuf,
+    /// Print the version.
+    #[arg(long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Copy an image into the store, verify every blob, unpack its layers; prints the
+    /// manifest digest last.
+    Fetch(FetchArgs),
+    /// Work with the images in the store.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// The platform to pick from an index or manifest list (os/arch[/variant]; default
+    /// the host's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Tag the image with this name instead of the one its source gives.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] (docker://
+    /// and bare names: registries, not built yet).
+    pub image: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List the tagged images.
+    #[command(alias = "ls")]
+    List(ListArgs),
+    /// Print an image's manifest and config as JSON.
+    Inspect(ImageArg),
+    /// Remove tags (a sha256: digest removes every tag of that manifest); `gc` frees
+    /// the space.
+    Rm(RmArgs),
+    /// Delete blobs and unpacked layers no tagged image uses.
+    Gc,
+    /// Copy an image's flattened root filesystem into DIR.
+    Render(RenderArgs),
+    /// Write an image to oci-archive:FILE[:TAG] or docker-archive:FILE[:REPO:TAG].
+    Export(ExportArgs),
+    /// Make a one-layer image from a root filesystem directory or a tarball.
+    Import(ImportArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ListFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct ImageArg {
+    /// A name (`busybox`, `docker.io/library/busybox:latest`) or a manifest digest.
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    pub image: String,
+    /// A directory that does not exist yet or is empty.
+    #[arg(value_name = "DIR")]
+    pub dest: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub image: String,
+    /// oci-archive:FILE[:TAG] or docker-archive:FILE[:REPO:TAG]
+    pub dest: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A root filesystem directory, or a tar (plain, gzip or zstd).
+    pub source: PathBuf,
+    /// The new image's name (`localhost/` is added when it names no registry).
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn parses() {
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from([
+            "hoist",
+            "--dir",
+            "/d",
+            "fetch",
+            "--platform",
+            "linux/arm64",
+            "oci:/x",
+        ])
+        .unwrap();
+        assert_eq!(c.dir, PathBuf::from("/d"));
+        let Some(Command::Fetch(f)) = c.command else {
+            panic!("fetch")
+        };
+        assert_eq!(f.platform.as_deref(), Some("linux/arm64"));
+        let c = Cli::try_parse_from(["hoist", "image", "list", "--format", "json", "--dir", "/e"])
+            .unwrap();
+        assert_eq!(c.dir, PathBuf::from("/e"));
+        assert!(matches!(
+            c.command,
+            Some(Command::Image(ImageCommand::List(ListArgs {
+                format: ListFormat::Json
+            })))
+        ));
+        assert!(Cli::try_parse_from(["hoist", "image", "rm"]).is_err());
+        assert!(Cli::try_parse_from(["hoist", "--version"]).unwrap().version);
+        // The render destination is not the global --dir.
+        let c =
+            Cli::try_parse_from(["hoist", "--dir", "/s", "image", "render", "x", "/out"]).unwrap();
+        assert_eq!(c.dir, PathBuf::from("/s"));
+        let Some(Command::Image(ImageCommand::Render(r))) = c.command else {
+            panic!("render")
+        };
+        assert_eq!(r.dest, PathBuf::from("/out"));
+    }
+}
