@@ -726,3 +726,36 @@ fn exec_process_gets_the_containers_profile() {
     assert!(out.stderr.contains("Function not implemented"), "{out}");
     assert!(!c.rootfs().join("tmp/e").exists());
 }
+
+/// Regression (found by runtime-tools' validation suite): an allow-list without
+/// close_range, loaded early because noNewPrivileges is false, must not stop the
+/// runtime from closing fds before exec — they are marked close-on-exec before any
+/// filter is loaded.
+#[test]
+fn profile_without_close_range_and_nnp_false_still_runs() {
+    let mut c = default_profile_ctr("sc-noclose", &["sh", "-c", "echo ran; ls /proc/self/fd"]);
+    let cfg = c.config();
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    for rule in cfg["linux"]["seccomp"]["syscalls"]
+        .as_array_mut()
+        .expect("syscalls")
+    {
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| n != "close_range");
+        }
+    }
+    c.write();
+    let out = c.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"ran"),
+        "{out}\n{}",
+        c.container_stderr()
+    );
+    // ls's own directory fd 3 aside, only stdio reached the process.
+    assert!(
+        lines[1..].iter().all(|l| ["0", "1", "2", "3"].contains(l)),
+        "{out}"
+    );
+}

@@ -151,6 +151,18 @@ fn home_of(uid: u32) -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
+/// Marks every fd above the preserved ones close-on-exec and the preserved ones
+/// inheritable (DESIGN.md rule 2). Called first thing in the child of clone, before any
+/// seccomp filter could forbid close_range.
+pub fn seal_fds(preserve_fds: u32) -> Result<(), ApplyError> {
+    sys::cloexec_from(3 + preserve_fds).map_err(io("close fds"))?;
+    for fd in 3..3 + preserve_fds {
+        sys::clear_cloexec(i32::try_from(fd).unwrap_or(i32::MAX))
+            .map_err(io(format!("preserve fd {fd}")))?;
+    }
+    Ok(())
+}
+
 /// setgroups, setgid, setuid, keeping the permitted capabilities across the uid change
 /// when the config sets capabilities (they are applied right after).
 fn switch_user(user: &User, keep_caps: bool) -> Result<(), ApplyError> {
@@ -173,14 +185,10 @@ fn switch_user(user: &User, keep_caps: bool) -> Result<(), ApplyError> {
 /// Closes every fd above the preserved ones (DESIGN.md rule 2) and execs; returns
 /// only on failure.
 pub fn exec(p: &Prepared, preserve_fds: u32) -> ApplyError {
-    if let Err(e) = sys::cloexec_from(3 + preserve_fds) {
-        return io("close fds")(e);
-    }
-    for fd in 3..3 + preserve_fds {
-        if let Err(e) = sys::clear_cloexec(i32::try_from(fd).unwrap_or(i32::MAX)) {
-            return io(format!("preserve fd {fd}"))(e);
-        }
-    }
+    // Done already by `seal_fds` before any seccomp filter; repeated for fds opened
+    // since (all of ours are close-on-exec anyway). A profile without close_range
+    // (many allow-lists) refuses it here, which is why this one may fail.
+    let _ = sys::cloexec_from(3 + preserve_fds);
     sys::reset_signal_dispositions();
     if let Some(c) = &p.late_seccomp {
         if let Err(e) = crate::seccomp::load(c) {

@@ -161,6 +161,7 @@ fn child(
         let e = |step: String| move |err: std::io::Error| (format!("{step}: {err}"), 1);
         sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(e("make exec process non-dumpable".into()))?;
         sync::expect(sock, "go", |m| matches!(m, Msg::Go)).map_err(|x| (x.to_string(), 1))?;
+        apply::seal_fds(a.preserve_fds).map_err(|x| (logging::chain(&x), 1))?;
         for (fd, flag, name) in joins {
             sys::setns(fd.as_fd(), *flag).map_err(e(format!("join {name} namespace")))?;
         }

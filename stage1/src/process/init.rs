@@ -107,6 +107,7 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
     // Nobody may ptrace or read our memory through /proc until exec.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(io("make init non-dumpable"))?;
     sync::expect(a.sock, "go", |m| matches!(m, Msg::Go))?;
+    apply::seal_fds(a.preserve_fds)?;
 
     enter_namespaces(a)?;
     sys::setsid().map_err(io("setsid"))?;
