@@ -14,7 +14,12 @@ use crate::harness::{fail, Stop};
 
 /// Receives one file descriptor (and the data sent with it) from `sock`.
 fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, Stop> {
-    let mut data = [0u8; 4096];
+    recv_fd_data(sock).map(|(_, fd)| fd)
+}
+
+/// Receives one message with a file descriptor from `sock`: its data and the fd.
+pub fn recv_fd_data(sock: &UnixStream) -> Result<(Vec<u8>, OwnedFd), Stop> {
+    let mut data = vec![0u8; 1 << 16];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -33,29 +38,27 @@ fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, Stop> {
     // SAFETY: `msg` points at `iov` (over `data`) and `control`, all alive and
     // writable for the call, with their true lengths.
     let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return fail(format!(
-            "recvmsg on the console socket: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
+    let Ok(n) = usize::try_from(n) else {
+        return fail(format!("recvmsg: {}", std::io::Error::last_os_error()));
+    };
+    data.truncate(n);
     // SAFETY: `msg` was filled by recvmsg; CMSG_FIRSTHDR only reads its control fields.
     let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     if cmsg.is_null() {
-        return fail("the runtime sent no file descriptor over the console socket");
+        return fail("the runtime sent no file descriptor over the socket");
     }
     // SAFETY: `cmsg` is non-null and points into `control`, which is alive.
     let (level, ty) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type) };
     if level != libc::SOL_SOCKET || ty != libc::SCM_RIGHTS {
         return fail(format!(
-            "console socket message is not SCM_RIGHTS ({level}, {ty})"
+            "the socket message is not SCM_RIGHTS ({level}, {ty})"
         ));
     }
     // SAFETY: an SCM_RIGHTS message carries at least one fd in its data, which may be
     // unaligned, hence read_unaligned; the fd is new in this process and owned here.
     let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>()) };
     // SAFETY: the kernel just installed `fd` in this process for us alone.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok((data, unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// A console socket: accepts the runtime's connection and reads the terminal's

@@ -100,9 +100,15 @@ impl Out {
 
 /// Runs a command with stdout and stderr going to files (a container that inherits
 /// them may outlive the command, so pipes could hang), killing it after `timeout`.
-pub fn exec(mut cmd: Command, timeout: Duration) -> Result<Out, Stop> {
+pub fn exec(cmd: Command, timeout: Duration) -> Result<Out, Stop> {
+    let out = tempfile::tempfile().map_err(|e| Stop::Fail(format!("tempfile: {e}")))?;
+    exec_to(cmd, out, timeout)
+}
+
+/// Like `exec`, with stdout going to `out` (a file the caller keeps reading after
+/// the command ended: a container `create` made writes there until it exits).
+pub fn exec_to(mut cmd: Command, mut out: File, timeout: Duration) -> Result<Out, Stop> {
     let sys = |what: &str, e: std::io::Error| Stop::Fail(format!("{what}: {e}"));
-    let mut out = tempfile::tempfile().map_err(|e| sys("tempfile", e))?;
     let mut err = tempfile::tempfile().map_err(|e| sys("tempfile", e))?;
     cmd.stdout(out.try_clone().map_err(|e| sys("dup", e))?);
     cmd.stderr(err.try_clone().map_err(|e| sys("dup", e))?);
@@ -232,6 +238,16 @@ impl Rt {
 
 impl Drop for Rt {
     fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+impl Rt {
+    /// Deletes (with --force) every container this Rt made, kills what a failed
+    /// delete left, and removes their empty cgroups. Drop does it too; a case calls it
+    /// itself when the host must be clean before the case ends (a cgroup controller
+    /// goes back to v1 only once no cgroup uses it on v2).
+    pub fn cleanup(&self) {
         let mut ids: Vec<String> = self.ids.lock().map(|v| v.clone()).unwrap_or_default();
         if let Ok(rd) = std::fs::read_dir(self.root.path()) {
             ids.extend(
@@ -255,10 +271,11 @@ impl Drop for Rt {
                 let _ = std::fs::remove_dir(&d);
             }
         }
+        if let Ok(mut ids) = self.ids.lock() {
+            ids.clear();
+        }
     }
-}
 
-impl Rt {
     /// Last resort for a runtime under development: a container init that a failed
     /// or hung `delete --force` left alive still runs the runtime's own code, forked
     /// from a command this harness ran, so its cmdline holds this Rt's private

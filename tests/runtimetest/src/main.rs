@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod caps;
+mod cgroupfs;
 mod checks;
 mod procfs;
 mod sys;

@@ -6,6 +6,7 @@ mod kernel;
 mod mounts;
 mod paths;
 mod process;
+mod resources;
 mod seccomp;
 
 use serde_json::Value;
@@ -146,6 +147,18 @@ pub const GROUPS: &[Group] = &[
     Group {
         name: "fds",
         run: seccomp::fds,
+    },
+    Group {
+        name: "resources",
+        run: resources::resources,
+    },
+    Group {
+        name: "device_access",
+        run: resources::device_access,
+    },
+    Group {
+        name: "tty",
+        run: resources::tty,
     },
 ];
 
