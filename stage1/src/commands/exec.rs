@@ -46,13 +46,10 @@ fn process(args: &ExecArgs, base: &Process) -> Result<Process> {
     }
     if !args.cap.is_empty() {
         let mut caps = p.capabilities.clone().unwrap_or_default();
-        for set in [
-            &mut caps.bounding,
-            &mut caps.effective,
-            &mut caps.permitted,
-            &mut caps.inheritable,
-            &mut caps.ambient,
-        ] {
+        // Bounding, effective and permitted only: adding them to the inheritable and
+        // ambient sets too would let them survive into programs exec'd by the process
+        // (CVE-2022-29162, which runc fixed in 1.1.2).
+        for set in [&mut caps.bounding, &mut caps.effective, &mut caps.permitted] {
             let v = set.get_or_insert_with(Vec::new);
             v.extend(args.cap.iter().cloned());
         }
