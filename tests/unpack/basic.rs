@@ -238,7 +238,15 @@ fn long_names_pax_and_gnu() {
     l.long_file(&long_gnu, b"gnu");
     l.pax(&[("path", long_pax.as_bytes())]);
     l.file("short-name-replaced", b"pax");
+    let long_target = format!("/{}/target", "t".repeat(180));
+    l.long_symlink("gnu-link", &long_target);
+    l.pax(&[("linkpath", long_target.as_bytes())]);
+    l.symlink("pax-link", "short");
     let root = s.accept(&l.finish());
+    for link in ["gnu-link", "pax-link"] {
+        let t = std::fs::read_link(root.join(link)).unwrap();
+        assert_eq!(t.to_str(), Some(long_target.as_str()), "{link}");
+    }
     assert_eq!(std::fs::read(root.join(&long_gnu)).unwrap(), b"gnu");
     assert_eq!(std::fs::read(root.join(&long_pax)).unwrap(), b"pax");
     assert!(!root.join("short-name-replaced").exists());
@@ -428,4 +436,36 @@ fn pax_sparse_0_1() {
     let c = std::fs::read(root.join("sp")).unwrap();
     assert_eq!(c.len(), 10000);
     assert_eq!((&c[..3], &c[9997..]), (&b"abc"[..], &b"xyz"[..]));
+}
+
+#[test]
+fn odd_but_valid_entries() {
+    need_root!();
+    let s = Scratch::new();
+    let mut l = Layer::new();
+    // A PAX global header: nothing to make.
+    l.raw(
+        header(EntryType::XGlobalHeader, b"pax_global_header"),
+        b"52 comment=a global header that is not a file path\n",
+    );
+    // A V7 directory: type NUL and a trailing slash.
+    let mut v7 = header(EntryType::Regular, b"v7dir/");
+    v7.as_mut_bytes()[156] = 0;
+    l.raw(v7, &[]);
+    // Numeric fields left empty, as some writers do.
+    let mut empty = header(EntryType::Regular, b"v7dir/f");
+    let gnu = empty.as_gnu_mut().unwrap();
+    gnu.uid = [0; 8];
+    gnu.gid = [b' '; 8];
+    l.raw(empty, b"f");
+    // A hardlink entry that carries data (the data is not the link's to use).
+    let mut h = header(EntryType::Link, b"hard");
+    h.set_link_name_literal(b"v7dir/f").unwrap();
+    l.raw(h, b"ignored");
+    let root = s.accept(&l.finish());
+    assert!(root.join("v7dir").is_dir());
+    assert!(!root.join("pax_global_header").exists());
+    assert_eq!(std::fs::read(root.join("hard")).unwrap(), b"f");
+    let m = root.join("v7dir/f").metadata().unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
 }

@@ -236,6 +236,17 @@ impl Layer {
         self
     }
 
+    /// A symlink whose target may be of any length (a GNU long-link entry).
+    pub fn long_symlink(&mut self, name: &str, target: &str) -> &mut Self {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_mtime(1_600_000_000);
+        self.b.append_link(&mut h, name, target).unwrap();
+        self
+    }
+
     pub fn finish(&mut self) -> Vec<u8> {
         let b = std::mem::replace(&mut self.b, tar::Builder::new(Vec::new()));
         b.into_inner().unwrap()

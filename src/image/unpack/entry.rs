@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::Read;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::rc::Rc;
 use tar::EntryType;
 
 use super::data::{self, DataError};
-use super::meta::{self, Meta, Pax};
+use super::meta::{self, MetaError, Pax};
 use super::path::{self, NameError, Whiteout};
 use super::resolve::{self, Existing};
 use super::sparse::{SparseError, HOLE_BUDGET};
@@ -30,14 +30,8 @@ pub fn unpack_into(
     compression: Compression,
     diff_id: &str,
 ) -> Result<String, UnpackError> {
-    let stream_err = |step, after: &str, source| UnpackError::Stream {
-        diff_id: diff_id.to_owned(),
-        step,
-        after: after.to_owned(),
-        source,
-    };
-    let (decoded, read_step) =
-        stream::decompress(reader, compression).map_err(|e| stream_err("start reading", "", e))?;
+    let (decoded, read_step) = stream::decompress(reader, compression)
+        .map_err(|e| At::new(diff_id, "").stream("start reading", e))?;
     let (stream, shared) = Stream::new(decoded);
     let mut archive = tar::Archive::new(stream);
     let mut u = Unpacker {
@@ -55,7 +49,7 @@ pub fn unpack_into(
     {
         let mut entries = archive
             .entries()
-            .map_err(|e| stream_err("read the tar stream", "", e))?;
+            .map_err(|e| At::new(diff_id, "").stream("read the tar stream", e))?;
         loop {
             shared.budget.set(Some(HEADER_BUDGET));
             let next = entries.next();
@@ -66,19 +60,74 @@ pub fn unpack_into(
                 Some(Err(e)) => return Err(u.header_error(&last, e)),
             };
             if shared.padded.get() > 0 {
-                return Err(UnpackError::Truncated {
-                    diff_id: diff_id.to_owned(),
-                    path: path::display(&entry.path_bytes()),
-                });
+                let shown = path::display(&entry.path_bytes());
+                return Err(At::new(diff_id, &shown).truncated());
             }
             last = u.entry(&mut entry)?;
         }
     }
     u.finish()?;
+    let step = u.source_step();
     archive
         .into_inner()
         .finish()
-        .map_err(|e| stream_err(u.source_step(), &last, e))
+        .map_err(|e| At::new(diff_id, &last).stream(step, e))
+}
+
+/// The layer and entry an error is about.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    diff_id: &'a str,
+    path: &'a str,
+}
+
+impl<'a> At<'a> {
+    fn new(diff_id: &'a str, path: &'a str) -> Self {
+        At { diff_id, path }
+    }
+    fn apply(self, (step, source): (Step, io::Error)) -> UnpackError {
+        UnpackError::Apply {
+            diff_id: self.diff_id.to_owned(),
+            path: self.path.to_owned(),
+            step,
+            source,
+        }
+    }
+    fn name(self, reason: NameError) -> UnpackError {
+        UnpackError::Name {
+            diff_id: self.diff_id.to_owned(),
+            path: self.path.to_owned(),
+            reason,
+        }
+    }
+    fn meta(self, source: MetaError) -> UnpackError {
+        UnpackError::Meta {
+            diff_id: self.diff_id.to_owned(),
+            path: self.path.to_owned(),
+            source,
+        }
+    }
+    fn sparse(self, reason: SparseError) -> UnpackError {
+        UnpackError::Sparse {
+            diff_id: self.diff_id.to_owned(),
+            path: self.path.to_owned(),
+            reason,
+        }
+    }
+    fn truncated(self) -> UnpackError {
+        UnpackError::Truncated {
+            diff_id: self.diff_id.to_owned(),
+            path: self.path.to_owned(),
+        }
+    }
+    fn stream(self, step: &'static str, source: io::Error) -> UnpackError {
+        UnpackError::Stream {
+            diff_id: self.diff_id.to_owned(),
+            step,
+            after: self.path.to_owned(),
+            source,
+        }
+    }
 }
 
 /// What an entry makes.
@@ -109,6 +158,14 @@ fn kind(header: &tar::Header, raw: &[u8]) -> Result<Kind, u8> {
     })
 }
 
+/// Where an entry goes: its resolved parent and its name there.
+struct Slot<'p> {
+    parent: OwnedFd,
+    parent_rel: &'p Path,
+    name: &'p OsStr,
+    existing: Existing,
+}
+
 struct Unpacker<'a> {
     root: OwnedFd,
     diff_id: &'a str,
@@ -121,8 +178,8 @@ struct Unpacker<'a> {
     /// GNU sparse hole bytes so far.
     holes: u64,
     buf: Vec<u8>,
-    /// The last parent directory used: tars list a directory's entries together. Dropped
-    /// whenever an entry removes something, which could change what a path resolves to.
+    /// The last parent directory used: tars list a directory's entries together. Kept
+    /// only while no entry removed anything, which could change what a path resolves to.
     cache: Option<(PathBuf, OwnedFd)>,
 }
 
@@ -135,7 +192,7 @@ impl Unpacker<'_> {
         }
     }
 
-    fn header_error(&self, last: &str, source: std::io::Error) -> UnpackError {
+    fn header_error(&self, last: &str, source: io::Error) -> UnpackError {
         let step = if self.shared.source_failed.get() {
             self.read_step
         } else if self.shared.padded.get() > 0 {
@@ -143,111 +200,70 @@ impl Unpacker<'_> {
         } else {
             "read the next tar header"
         };
-        UnpackError::Stream {
-            diff_id: self.diff_id.to_owned(),
-            step,
-            after: last.to_owned(),
-            source,
-        }
+        At::new(self.diff_id, last).stream(step, source)
     }
 
-    fn apply_err(&self, shown: &str) -> impl Fn((Step, std::io::Error)) -> UnpackError + '_ {
-        let shown = shown.to_owned();
-        move |(step, source)| UnpackError::Apply {
-            diff_id: self.diff_id.to_owned(),
-            path: shown.clone(),
-            step,
-            source,
-        }
-    }
-
-    fn data_err(&self, shown: &str, e: DataError) -> UnpackError {
-        let diff_id = self.diff_id.to_owned();
-        let path = shown.to_owned();
+    fn data_err(&self, at: At<'_>, e: DataError) -> UnpackError {
         match e {
-            DataError::Short => UnpackError::Truncated { diff_id, path },
-            DataError::Read(source) => UnpackError::Stream {
-                diff_id,
-                step: self.source_step(),
-                after: path,
-                source,
-            },
-            DataError::Write(source) => UnpackError::Apply {
-                diff_id,
-                path,
-                step: Step::WriteData,
-                source,
-            },
-            DataError::Sparse(reason) => UnpackError::Sparse {
-                diff_id,
-                path,
-                reason,
-            },
+            DataError::Short => at.truncated(),
+            DataError::Read(source) => at.stream(self.source_step(), source),
+            DataError::Write(source) => at.apply((Step::WriteData, source)),
+            DataError::Sparse(reason) => at.sparse(reason),
         }
     }
 
     /// Applies one entry; returns its name for messages.
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<String, UnpackError> {
-        let pax = meta::pax(e).map_err(|source| UnpackError::Meta {
+        let header_name = e.path_bytes().into_owned();
+        let kind = kind(e.header(), &header_name).map_err(|k| UnpackError::EntryType {
             diff_id: self.diff_id.to_owned(),
-            path: path::display(&e.path_bytes()),
-            source,
-        })?;
-        let raw = match &pax.sparse.name {
-            Some(n) => n.clone(),
-            None => e.path_bytes().into_owned(),
-        };
-        let shown = path::display(&raw);
-        let name_err = |reason| UnpackError::Name {
-            diff_id: self.diff_id.to_owned(),
-            path: shown.clone(),
-            reason,
-        };
-        let kind = kind(e.header(), &raw).map_err(|k| UnpackError::EntryType {
-            diff_id: self.diff_id.to_owned(),
-            path: shown.clone(),
+            path: path::display(&header_name),
             kind: char::from(k),
         })?;
-        if kind != Kind::Skip {
-            match path::normalize(&raw).map_err(name_err)? {
-                None if kind == Kind::Dir => self.root_entry(e.header(), &pax, &shown)?,
-                None => return Err(name_err(NameError::RootNotDir)),
-                Some(rel) => self.named(e, kind, &rel, &pax, &shown)?,
-            }
+        if kind == Kind::Skip {
+            // A PAX global header's records are the entry itself: nothing to apply.
+            let shown = path::display(&header_name);
+            self.drain(e, At::new(self.diff_id, &shown))?;
+            return Ok(shown);
         }
-        self.drain(e, &shown)?;
+        let pax = meta::pax(e)
+            .map_err(|err| At::new(self.diff_id, &path::display(&header_name)).meta(err))?;
+        let raw = pax.sparse.name.clone().unwrap_or(header_name);
+        let shown = path::display(&raw);
+        let at = At::new(self.diff_id, &shown);
+        match path::normalize(&raw).map_err(|r| at.name(r))? {
+            None if kind == Kind::Dir => self.root_entry(e.header(), &pax, at)?,
+            None => return Err(at.name(NameError::RootNotDir)),
+            Some(rel) => self.named(e, kind, &rel, &pax, at)?,
+        }
+        self.drain(e, at)?;
         Ok(shown)
     }
 
-    fn meta(&self, header: &tar::Header, pax: &Pax, shown: &str) -> Result<Meta, UnpackError> {
-        meta::meta(header, pax).map_err(|source| UnpackError::Meta {
-            diff_id: self.diff_id.to_owned(),
-            path: shown.to_owned(),
-            source,
-        })
-    }
-
-    fn root_entry(&mut self, h: &tar::Header, pax: &Pax, shown: &str) -> Result<(), UnpackError> {
-        let m = self.meta(h, pax, shown)?;
-        node::set_fd_meta(self.root.as_fd(), &m).map_err(self.apply_err(shown))?;
+    fn root_entry(&mut self, h: &tar::Header, pax: &Pax, at: At<'_>) -> Result<(), UnpackError> {
+        let m = meta::meta(h, pax).map_err(|e| at.meta(e))?;
+        node::set_fd_meta(self.root.as_fd(), &m).map_err(|f| at.apply(f))?;
         self.dir_times.insert(PathBuf::new(), m.times);
         self.root_meta = true;
         Ok(())
     }
 
     /// The parent directory `rel`, made if missing.
-    fn parent(&mut self, rel: &Path, shown: &str) -> Result<OwnedFd, UnpackError> {
+    fn parent(&mut self, rel: &Path, at: At<'_>) -> Result<OwnedFd, UnpackError> {
         if let Some((p, fd)) = self.cache.take() {
             if p == rel {
                 return Ok(fd);
             }
         }
-        resolve::make_dir(self.root.as_fd(), rel).map_err(|e| UnpackError::Apply {
-            diff_id: self.diff_id.to_owned(),
-            path: shown.to_owned(),
-            step: Step::Parent(e.at),
-            source: e.source,
-        })
+        resolve::make_dir(self.root.as_fd(), rel)
+            .map_err(|e| at.apply((Step::Parent(e.at), e.source)))
+    }
+
+    /// Keeps the parent of an entry for the next one, unless the entry removed something.
+    fn keep(&mut self, slot: Slot<'_>, removed: bool) {
+        if !removed {
+            self.cache = Some((slot.parent_rel.to_path_buf(), slot.parent));
+        }
     }
 
     fn named<R: Read>(
@@ -256,105 +272,84 @@ impl Unpacker<'_> {
         kind: Kind,
         rel: &Path,
         pax: &Pax,
-        shown: &str,
+        at: At<'_>,
     ) -> Result<(), UnpackError> {
         let (parent_rel, name) = path::split(rel);
-        let wh = path::whiteout(name).map_err(|reason| UnpackError::Name {
-            diff_id: self.diff_id.to_owned(),
-            path: shown.to_owned(),
-            reason,
-        })?;
+        let wh = path::whiteout(name).map_err(|r| at.name(r))?;
         if wh == Whiteout::Aufs {
             return Ok(());
         }
-        let parent = self.parent(parent_rel, shown)?;
-        let p = parent.as_fd();
+        let parent = self.parent(parent_rel, at)?;
         let existing_of = |n: &OsStr| {
-            resolve::existing(p, n).map_err(|source| UnpackError::Apply {
-                diff_id: self.diff_id.to_owned(),
-                path: shown.to_owned(),
-                step: Step::Parent(parent_rel.to_path_buf()),
-                source,
-            })
+            resolve::existing(parent.as_fd(), n)
+                .map_err(|source| at.apply((Step::Parent(parent_rel.to_path_buf()), source)))
         };
-        let removed = match wh {
-            Whiteout::Opaque => node::opaque(p).map(|()| false),
-            Whiteout::Remove(target) => {
-                let existing = existing_of(target)?;
-                node::whiteout(p, target, existing).map(|()| false)
-            }
-            _ => {
-                let existing = existing_of(name)?;
-                let m = self.meta(e.header(), pax, shown)?;
-                if kind != Kind::Dir {
+        let target = match wh {
+            Whiteout::Remove(target) => target,
+            _ => name,
+        };
+        let slot = Slot {
+            existing: existing_of(target)?,
+            parent,
+            parent_rel,
+            name: target,
+        };
+        let p = slot.parent.as_fd();
+        let removed = match (wh, kind) {
+            (Whiteout::Opaque, _) => node::opaque(p).map(|()| false),
+            (Whiteout::Remove(_), _) => node::whiteout(p, target, slot.existing).map(|()| false),
+            (_, Kind::File) => return self.file(e, slot, rel, pax, at),
+            (_, Kind::Hardlink) => return self.hardlink(e, slot, rel, at),
+            (_, kind) => {
+                let m = meta::meta(e.header(), pax).map_err(|err| at.meta(err))?;
+                if kind == Kind::Dir {
+                    self.dir_times.insert(rel.to_path_buf(), m.times);
+                } else {
                     self.dir_times.remove(rel);
                 }
                 match kind {
-                    Kind::Dir => {
-                        self.dir_times.insert(rel.to_path_buf(), m.times);
-                        node::dir(p, name, existing, &m)
-                    }
-                    Kind::File => {
-                        let at = (parent_rel, name);
-                        return self.file(e, parent, at, existing, &m, pax, shown);
-                    }
+                    Kind::Dir => node::dir(p, name, slot.existing, &m),
                     Kind::Symlink => {
                         let target = e.link_name_bytes().unwrap_or_default();
-                        node::symlink(p, name, existing, OsStr::from_bytes(&target), &m)
+                        node::symlink(p, name, slot.existing, OsStr::from_bytes(&target), &m)
                     }
-                    Kind::Hardlink => return self.hardlink(e, parent, name, existing, rel, shown),
                     Kind::Node(t) => {
                         let dev = match t {
-                            libc::S_IFIFO => Ok(0),
-                            _ => device(e.header()),
+                            libc::S_IFIFO => 0,
+                            _ => device(e.header()).map_err(|err| at.meta(err))?,
                         };
-                        let dev = dev.map_err(|source| UnpackError::Meta {
-                            diff_id: self.diff_id.to_owned(),
-                            path: shown.to_owned(),
-                            source,
-                        })?;
-                        node::special(p, name, existing, t, dev, &m)
+                        node::special(p, name, slot.existing, t, dev, &m)
                     }
-                    Kind::Skip => Ok(false),
+                    Kind::File | Kind::Hardlink | Kind::Skip => Ok(false),
                 }
             }
         };
-        let removed = removed.map_err(self.apply_err(shown))?;
-        self.keep_parent(parent_rel, parent, removed);
+        let removed = removed.map_err(|f| at.apply(f))?;
+        self.keep(slot, removed);
         Ok(())
     }
 
-    fn keep_parent(&mut self, rel: &Path, fd: OwnedFd, removed: bool) {
-        if !removed {
-            self.cache = Some((rel.to_path_buf(), fd));
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
     fn file<R: Read>(
         &mut self,
         e: &mut tar::Entry<'_, R>,
-        parent: OwnedFd,
-        (parent_rel, name): (&Path, &OsStr),
-        existing: Existing,
-        m: &Meta,
+        slot: Slot<'_>,
+        rel: &Path,
         pax: &Pax,
-        shown: &str,
+        at: At<'_>,
     ) -> Result<(), UnpackError> {
-        let sparse = pax
-            .sparse
-            .parse()
-            .map_err(|reason| self.sparse_err(shown, reason))?;
+        let m = meta::meta(e.header(), pax).map_err(|err| at.meta(err))?;
+        let sparse = pax.sparse.parse().map_err(|r| at.sparse(r))?;
         let gnu = e.header().entry_type().is_gnu_sparse();
         if gnu {
             let stored = e.header().entry_size().unwrap_or(0);
             self.holes = self.holes.saturating_add(e.size().saturating_sub(stored));
             if self.holes > HOLE_BUDGET {
-                return Err(self.sparse_err(shown, SparseError::HoleBudget));
+                return Err(at.sparse(SparseError::HoleBudget));
             }
         }
-        let (file, removed) =
-            node::create_file(parent.as_fd(), name, existing).map_err(self.apply_err(shown))?;
+        self.dir_times.remove(rel);
+        let (file, removed) = node::create_file(slot.parent.as_fd(), slot.name, slot.existing)
+            .map_err(|f| at.apply(f))?;
         let size = e.size();
         let mut buf = std::mem::take(&mut self.buf);
         let r = match sparse {
@@ -363,38 +358,28 @@ impl Unpacker<'_> {
             None => data::plain(e, &file, size, &mut buf),
         };
         self.buf = buf;
-        r.map_err(|err| self.data_err(shown, err))?;
+        r.map_err(|err| self.data_err(at, err))?;
         if self.shared.padded.get() > 0 {
-            return Err(self.data_err(shown, DataError::Short));
+            return Err(at.truncated());
         }
-        node::finish_file(&file, m).map_err(self.apply_err(shown))?;
-        self.keep_parent(parent_rel, parent, removed);
+        node::finish_file(&file, &m).map_err(|f| at.apply(f))?;
+        self.keep(slot, removed);
         Ok(())
-    }
-
-    fn sparse_err(&self, shown: &str, reason: SparseError) -> UnpackError {
-        UnpackError::Sparse {
-            diff_id: self.diff_id.to_owned(),
-            path: shown.to_owned(),
-            reason,
-        }
     }
 
     fn hardlink<R: Read>(
         &mut self,
         e: &mut tar::Entry<'_, R>,
-        parent: OwnedFd,
-        name: &OsStr,
-        existing: Existing,
+        slot: Slot<'_>,
         rel: &Path,
-        shown: &str,
+        at: At<'_>,
     ) -> Result<(), UnpackError> {
         let raw = e.link_name_bytes().unwrap_or_default().into_owned();
-        let target_shown = path::display(&raw);
+        let shown = path::display(&raw);
         let target_err = |reason| UnpackError::LinkTarget {
             diff_id: self.diff_id.to_owned(),
-            path: shown.to_owned(),
-            target: target_shown.clone(),
+            path: at.path.to_owned(),
+            target: shown.clone(),
             reason,
         };
         let target = path::normalize(&raw)
@@ -403,37 +388,30 @@ impl Unpacker<'_> {
         if target == rel {
             return Ok(());
         }
+        self.dir_times.remove(rel);
         let (tp, tn) = path::split(&target);
-        let tdir =
-            resolve::open_dir(self.root.as_fd(), tp).map_err(|source| UnpackError::Apply {
-                diff_id: self.diff_id.to_owned(),
-                path: shown.to_owned(),
-                step: Step::CreateHardlink(target_shown.clone()),
-                source,
-            })?;
-        let removed = node::hardlink(parent.as_fd(), name, existing, &tdir, tn, &target_shown)
-            .map_err(self.apply_err(shown))?;
-        self.keep_parent(path::split(rel).0, parent, removed);
+        let tdir = resolve::open_dir(self.root.as_fd(), tp)
+            .map_err(|source| at.apply((Step::CreateHardlink(shown.clone()), source)))?;
+        let p = slot.parent.as_fd();
+        let removed = node::hardlink(p, slot.name, slot.existing, &tdir, tn, &shown)
+            .map_err(|f| at.apply(f))?;
+        self.keep(slot, removed);
         Ok(())
     }
 
     /// Reads what is left of an entry's data (whiteouts, links and global headers may
     /// carry some) and checks that the stream did not end inside it.
-    fn drain<R: Read>(
-        &mut self,
-        e: &mut tar::Entry<'_, R>,
-        shown: &str,
-    ) -> Result<(), UnpackError> {
+    fn drain<R: Read>(&mut self, e: &mut tar::Entry<'_, R>, at: At<'_>) -> Result<(), UnpackError> {
         loop {
             match e.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(_) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(self.data_err(shown, DataError::Read(err))),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(self.data_err(at, DataError::Read(err))),
             }
         }
         if self.shared.padded.get() > 0 {
-            return Err(self.data_err(shown, DataError::Short));
+            return Err(at.truncated());
         }
         Ok(())
     }
@@ -443,18 +421,13 @@ impl Unpacker<'_> {
     fn finish(&mut self) -> Result<(), UnpackError> {
         self.cache = None;
         let root = self.root.as_fd();
-        let err = |rel: &Path, step, source| UnpackError::Apply {
-            diff_id: self.diff_id.to_owned(),
-            path: rel.display().to_string(),
-            step,
-            source,
-        };
+        let at_root = At::new(self.diff_id, "/");
         if !self.root_meta {
-            sys::fchmod(root, 0o755).map_err(|e| err(Path::new("/"), Step::SetMode, e))?;
+            sys::fchmod(root, 0o755).map_err(|e| at_root.apply((Step::SetMode, e)))?;
         }
         for (rel, times) in &self.dir_times {
             if rel.as_os_str().is_empty() {
-                sys::futimens(root, times).map_err(|e| err(Path::new("/"), Step::SetTimes, e))?;
+                sys::futimens(root, times).map_err(|e| at_root.apply((Step::SetTimes, e)))?;
                 continue;
             }
             let (p, n) = path::split(rel);
@@ -466,7 +439,9 @@ impl Unpacker<'_> {
                 Ok(st) if tree::is_dir(&st) => {}
                 _ => continue,
             }
-            sys::utimens_at(dir.as_fd(), n, times).map_err(|e| err(rel, Step::SetTimes, e))?;
+            let shown = rel.display().to_string();
+            sys::utimens_at(dir.as_fd(), n, times)
+                .map_err(|e| At::new(self.diff_id, &shown).apply((Step::SetTimes, e)))?;
         }
         Ok(())
     }
@@ -474,11 +449,11 @@ impl Unpacker<'_> {
 
 /// The device number of a character or block device entry. GNU tar leaves the fields
 /// empty for fifos (and some writers for devices 0:0): empty reads as 0.
-fn device(h: &tar::Header) -> Result<u64, meta::MetaError> {
-    let num = |field, r: std::io::Result<Option<u32>>, raw: &[u8]| match r {
+fn device(h: &tar::Header) -> Result<u64, MetaError> {
+    let num = |field, r: io::Result<Option<u32>>, raw: &[u8]| match r {
         Ok(v) => Ok(v.unwrap_or(0)),
         Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
-        Err(source) => Err(meta::MetaError::Field { field, source }),
+        Err(source) => Err(MetaError::Field { field, source }),
     };
     let b = h.as_bytes();
     let major = num("device major", h.device_major(), &b[329..337])?;
