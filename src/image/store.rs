@@ -121,8 +121,9 @@ pub enum StoreError {
     Unpack {
         digest: Digest,
         diff_id: Digest,
+        // Boxed: the unpacker's error is large and most store results never carry it.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Box<super::unpack::UnpackError>,
     },
     #[error("layer {digest}: uncompressed, it hashes to {actual}, not its diff_id {diff_id}")]
     DiffId {

@@ -174,3 +174,68 @@ fn bad_references_and_flags() {
     }
     assert_eq!(snapshot(&h.store()), before, "bad input changes nothing");
 }
+
+/// An OCI layout at `dir` holding one image whose only layer is `layer` (uncompressed),
+/// tagged `latest`.
+fn layout_with_layer(dir: &std::path::Path, layer: &[u8]) -> String {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).expect("make the layout");
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("write oci-layout");
+    let layer_digest = write_blob(dir, layer);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]}
+    });
+    let config = serde_json::to_vec(&config).expect("config");
+    let config_digest = write_blob(dir, &config);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer.len()}]
+    });
+    let manifest = serde_json::to_vec(&manifest).expect("manifest");
+    let manifest_digest = write_blob(dir, &manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": manifest_digest, "size": manifest.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "latest"}}]
+    });
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).expect("index"),
+    )
+    .expect("write index.json");
+    layer_digest
+}
+
+#[test]
+fn malicious_layer_is_refused_and_nothing_stays() {
+    let (h, before) = store_with_content("img-malicious");
+    // A tar whose one entry climbs out of the layer: `../../escaped`.
+    let mut header = tar::Header::new_old();
+    header.as_old_mut().name[..13].copy_from_slice(b"../../escaped");
+    header.set_size(4);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    let mut layer = header.as_bytes().to_vec();
+    layer.extend_from_slice(b"evil");
+    layer.resize(layer.len() + 508 + 1024, 0);
+    let layout = h.path("evil");
+    let digest = layout_with_layer(&layout, &layer);
+
+    let err = h.fail(&["fetch", &format!("oci:{}:latest", s(&layout))]);
+    assert!(err.contains(&format!("unpack layer {digest}")), "{err}");
+    assert!(err.contains("escaped"), "the entry is named: {err}");
+    assert_eq!(
+        snapshot(&h.store()),
+        before,
+        "no blob, no layer, no temp dir"
+    );
+    assert!(!h.tmp.path().join("escaped").exists());
+    assert!(!h.store().join("escaped").exists());
+}
