@@ -153,6 +153,7 @@ fn lower_only_keeps_modes_owners_and_times() {
 
 #[test]
 fn refuses_a_dest_that_is_not_empty() {
+    need_root!();
     let s = Scratch::new();
     let out = s.dir.path().join("out");
     std::fs::create_dir(&out).unwrap();

@@ -9,7 +9,12 @@
 //! xattr). Everything happens in `<layers_dir>/.tmp-<random>`, renamed into place only
 //! when the whole stream unpacked and hashed to the diff_id, after a `syncfs`: a failed
 //! or interrupted unpack leaves no layer (DESIGN.md rule 4), and the temp dir of a
-//! failure is removed.
+//! failure is removed (a process killed mid-unpack leaves its `.tmp-*`, never a layer).
+//!
+//! Kept as data, as the layer says: owners, modes (setuid and setgid included), device
+//! nodes (root in a layer may ship `/dev` entries; they are made where the entry says,
+//! under the root, like any other entry). They only matter inside a container: the
+//! layers directory is kept 0700, so no host user but root can reach them.
 //!
 //! Refused, with the entry named: `..` components (a leading `/` is only dropped),
 //! hardlinks whose target is not an earlier entry of the layer, a parent that is a
