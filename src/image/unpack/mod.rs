@@ -304,6 +304,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<UnpackError>();
+        send_sync::<crate::image::render::RenderError>();
+    }
+
+    #[test]
     fn diff_ids() {
         let ok = format!("sha256:{}", "a".repeat(64));
         assert_eq!(parse_diff_id(&ok).unwrap(), "a".repeat(64));
