@@ -395,3 +395,51 @@ fn a_bad_layer_after_a_good_one_leaves_the_good_one() {
     assert_eq!(std::fs::read(names[0].join("a")).unwrap(), b"x");
     assert!(!names[0].join("b").exists());
 }
+
+#[test]
+#[ignore = "prints the error messages, for reading"]
+fn print_messages() {
+    need_root!();
+    let s = Scratch::new();
+    let abs = s.sentinel();
+    let cases = [
+        Layer::new().file("../../etc/passwd", b"x").finish(),
+        Layer::new()
+            .symlink("evil", abs.to_str().unwrap())
+            .file("evil/file", b"x")
+            .finish(),
+        Layer::new().hardlink("x", "/etc/passwd").finish(),
+        Layer::new().file(".wh...", b"").finish(),
+        Layer::new().file("a", b"x").finish()[..300].to_vec(),
+        Layer::new().file("a", &[1u8; 2000]).finish()[..1200].to_vec(),
+        Layer::new()
+            .file("f", b"x")
+            .dir("f/")
+            .file("f/x", b"")
+            .file("f/x/y", b"")
+            .finish(),
+    ];
+    for c in cases {
+        eprintln!("{}", s.refuse(&c));
+    }
+    let huge = gnu_sparse_header("huge", 4 << 40, &[(0, 512)]);
+    eprintln!(
+        "{}",
+        s.refuse(&Layer::new().verbatim(&huge, &[1u8; 512]).finish())
+    );
+    let tar = Layer::new().file("a", b"x").finish();
+    let e =
+        hoist::image::unpack::unpack_layer(&tar[..], TAR, &s.layers(), &diff_id(b"")).unwrap_err();
+    eprintln!("{e}");
+    let e = hoist::image::unpack::unpack_layer(
+        &gzip(&tar)[..20],
+        TAR_GZIP,
+        &s.layers(),
+        &diff_id(&tar),
+    )
+    .unwrap_err();
+    eprintln!(
+        "{e}: {:?}",
+        std::error::Error::source(&e).map(|s| s.to_string())
+    );
+}

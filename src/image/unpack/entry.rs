@@ -196,7 +196,9 @@ impl Unpacker<'_> {
         let step = if self.shared.source_failed.get() {
             self.read_step
         } else if self.shared.padded.get() > 0 {
-            "the stream ends inside the next tar header"
+            "the stream ends inside a tar header"
+        } else if last.is_empty() {
+            "read the first tar header"
         } else {
             "read the next tar header"
         };

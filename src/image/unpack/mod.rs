@@ -61,7 +61,7 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
-    #[error("layer {diff_id}: {step} after entry `{after}`")]
+    #[error("layer {diff_id}: {step} {}", where_in(after))]
     Stream {
         diff_id: String,
         step: &'static str,
@@ -120,6 +120,15 @@ pub enum UnpackError {
         error: Box<UnpackError>,
         cleanup: io::Error,
     },
+}
+
+/// Where in the stream a read failed: after the last entry read whole.
+fn where_in(after: &str) -> String {
+    if after.is_empty() {
+        "at the start of the layer".to_owned()
+    } else {
+        format!("after entry `{after}`")
+    }
 }
 
 /// The step of applying an entry that failed.
