@@ -10,12 +10,15 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::mpsc::sync_channel;
 
 use tar::EntryType;
 
 use super::data::{self, DataError};
+use super::hash::Hasher;
 use super::meta::{self, MetaError, Pax};
 use super::path::{self, NameError, Whiteout};
+use super::pipe::{self, Chunk, ChunkReader};
 use super::resolve::{self, Existing};
 use super::sparse::{SparseError, HOLE_BUDGET};
 use super::stream::{self, Compression, Shared, Stream, HEADER_BUDGET};
@@ -23,7 +26,8 @@ use super::{node, tree, Step, UnpackError};
 use crate::sys::{self, Times};
 
 /// Unpacks the stream into the directory `root` (open for reading) and returns the hex
-/// sha256 of the uncompressed stream.
+/// sha256 of the uncompressed stream. This thread reads and decompresses; the entries
+/// are applied on a thread of their own (`pipe`).
 pub fn unpack_into(
     root: OwnedFd,
     reader: impl Read,
@@ -32,7 +36,37 @@ pub fn unpack_into(
 ) -> Result<String, UnpackError> {
     let (decoded, read_step) = stream::decompress(reader, compression)
         .map_err(|e| At::new(diff_id, "").stream("start reading", e))?;
-    let (stream, shared) = Stream::new(decoded);
+    let (tx, rx) = sync_channel::<Chunk>(pipe::DEPTH);
+    let mut hasher = Hasher::new();
+    std::thread::scope(|s| {
+        let worker = std::thread::Builder::new()
+            .name("hoist-unpack".into())
+            .spawn_scoped(s, move || {
+                apply(root, ChunkReader::new(rx), diff_id, read_step)
+            })
+            .map_err(|e| At::new(diff_id, "").stream("start the unpacking thread", e))?;
+        // A stopped pump means the worker failed: its error is the one to report.
+        let _ = pipe::pump(decoded, &tx, &mut hasher);
+        drop(tx);
+        match worker.join() {
+            Ok(applied) => applied,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })?;
+    hasher
+        .finish()
+        .map_err(|e| At::new(diff_id, "").stream("hash the layer", e))
+}
+
+/// The applying side: the tar stream parsed from `input` and applied under `root`, then
+/// read to its end.
+fn apply(
+    root: OwnedFd,
+    input: ChunkReader,
+    diff_id: &str,
+    read_step: &'static str,
+) -> Result<(), UnpackError> {
+    let (stream, shared) = Stream::new(input);
     let mut archive = tar::Archive::new(stream);
     let mut u = Unpacker {
         root,

@@ -1,89 +1,69 @@
 //! The sha256 of the uncompressed layer (its diff_id), computed on a thread of its own
-//! while the unpacking thread decompresses and writes files: hashing costs about as
-//! much as writing the files (≈85 ms per 100 MB here), so the two overlap. Bytes go over
-//! in 1 MiB buffers that come back to be reused. When no thread can be started, the
-//! hash is computed inline.
+//! from the chunks the reading thread shares (`pipe`): hashing costs about as much as
+//! writing the files (≈85 ms per 100 MB here), so the two overlap. When no thread can
+//! be started, the hash is computed inline.
 
 use std::io;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use sha2::{Digest as _, Sha256};
 
-const CHUNK: usize = 1 << 20;
+use super::pipe::DEPTH;
 
 pub enum Hasher {
     Inline(Sha256),
     Thread {
-        pending: Vec<u8>,
         /// `None` once finished.
-        tx: Option<SyncSender<Vec<u8>>>,
-        back: Receiver<Vec<u8>>,
+        tx: Option<SyncSender<Arc<Vec<u8>>>>,
         thread: Option<JoinHandle<[u8; 32]>>,
     },
 }
 
 impl Hasher {
     pub fn new() -> Hasher {
-        let (tx, rx) = sync_channel::<Vec<u8>>(4);
-        let (back_tx, back) = sync_channel::<Vec<u8>>(6);
+        let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(DEPTH);
         let spawned = std::thread::Builder::new()
             .name("hoist-diff-id".into())
             .spawn(move || {
                 let mut h = Sha256::new();
-                for mut buf in rx {
-                    h.update(&buf);
-                    buf.clear();
-                    let _ = back_tx.try_send(buf);
+                for chunk in rx {
+                    h.update(&chunk[..]);
                 }
                 h.finalize().into()
             });
         match spawned {
             Ok(thread) => Hasher::Thread {
-                pending: Vec::with_capacity(CHUNK),
                 tx: Some(tx),
-                back,
                 thread: Some(thread),
             },
-            Err(_) => Hasher::Inline(Sha256::new()),
+            Err(_) => Hasher::inline(),
         }
     }
 
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub fn inline() -> Hasher {
+        Hasher::Inline(Sha256::new())
+    }
+
+    pub fn update(&mut self, chunk: Arc<Vec<u8>>) {
         match self {
-            Hasher::Inline(h) => h.update(bytes),
-            Hasher::Thread {
-                pending, tx, back, ..
-            } => {
-                pending.extend_from_slice(bytes);
-                if pending.len() >= CHUNK {
-                    let next = back
-                        .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-                    let full = std::mem::replace(pending, next);
-                    if let Some(tx) = tx {
-                        // The thread only stops when `tx` is dropped; a send cannot fail
-                        // before, and `finish` reports a thread that died.
-                        let _ = tx.send(full);
-                    }
-                }
+            Hasher::Inline(h) => h.update(&chunk[..]),
+            // The thread only stops when `tx` is dropped, so a send cannot fail before;
+            // `finish` reports a thread that died.
+            Hasher::Thread { tx: Some(tx), .. } => {
+                let _ = tx.send(chunk);
             }
+            Hasher::Thread { tx: None, .. } => {}
         }
     }
 
-    /// The lowercase hex sha256 of everything passed to `update`.
+    /// The lowercase hex sha256 of every chunk passed to `update`.
     pub fn finish(&mut self) -> io::Result<String> {
         let digest: [u8; 32] = match self {
             Hasher::Inline(h) => std::mem::take(h).finalize().into(),
-            Hasher::Thread {
-                pending,
-                tx,
-                thread,
-                ..
-            } => {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(std::mem::take(pending));
-                }
+            Hasher::Thread { tx, thread } => {
+                drop(tx.take());
                 thread
                     .take()
                     .ok_or_else(|| io::Error::other("the layer was hashed already"))?
@@ -98,7 +78,7 @@ impl Hasher {
 impl Drop for Hasher {
     /// An unpack that fails early ends the thread before returning.
     fn drop(&mut self) {
-        if let Hasher::Thread { tx, thread, .. } = self {
+        if let Hasher::Thread { tx, thread } = self {
             drop(tx.take());
             if let Some(t) = thread.take() {
                 let _ = t.join();
@@ -116,11 +96,11 @@ mod tests {
         let data: Vec<u8> = (0..5_000_000u32).map(|i| i.to_le_bytes()[1]).collect();
         let mut t = Hasher::new();
         assert!(matches!(t, Hasher::Thread { .. }));
-        for c in data.chunks(777) {
-            t.update(c);
+        for c in data.chunks(777_777) {
+            t.update(Arc::new(c.to_vec()));
         }
-        let mut i = Hasher::Inline(Sha256::new());
-        i.update(&data);
+        let mut i = Hasher::inline();
+        i.update(Arc::new(data));
         assert_eq!(t.finish().unwrap(), i.finish().unwrap());
         let mut empty = Hasher::new();
         assert_eq!(

@@ -29,6 +29,7 @@ mod hash;
 mod meta;
 mod node;
 mod path;
+mod pipe;
 mod resolve;
 mod sparse;
 mod stream;
