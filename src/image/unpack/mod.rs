@@ -1,10 +1,11 @@
 //! Layers unpacked safely into `<layers_dir>/<hex of diff_id>`, ready to be overlayfs
 //! lower dirs.
 //!
-//! A layer is streamed once: decompressed (`stream`), hashed for its diff_id, parsed by
-//! the tar crate entry by entry (never `unpack_in`, which resolves symlinks on the
-//! host), and each entry applied under the layer root through fds (`entry`, `resolve`):
-//! nothing a layer says can land outside it. OCI whiteouts become overlay whiteouts
+//! A layer is streamed once, through a pipeline (`pipe`): read and decompressed on the
+//! caller's thread (`stream`), hashed for its diff_id on another (`hash`), and on a
+//! third parsed by the tar crate entry by entry (never `unpack_in`, which resolves
+//! symlinks on the host), each entry applied under the layer root through fds (`entry`,
+//! `resolve`, `node`, `data`): nothing a layer says can land outside it. OCI whiteouts become overlay whiteouts
 //! (`.wh.NAME` a 0:0 character device, `.wh..wh..opq` the `trusted.overlay.opaque=y`
 //! xattr). Everything happens in `<layers_dir>/.tmp-<random>`, renamed into place only
 //! when the whole stream unpacked and hashed to the diff_id, after a `syncfs`: a failed
