@@ -164,7 +164,7 @@ impl Podman {
             .arg(&self.dirs.wrapper);
         c.env("CONTAINERS_CONF", &self.dirs.containers_conf)
             .env("CONTAINERS_STORAGE_CONF", &self.dirs.storage_conf)
-            // conmon makes its console socket dir (`conmon-term.XXXXXX`) under $TMPDIR.
+            // conmon makes its console socket dir (`conmon-term.<random>`) under $TMPDIR.
             .env("TMPDIR", &self.dirs.tmp)
             // A remote podman would talk to some service instead of this private one.
             .env_remove("CONTAINER_HOST")
