@@ -2,6 +2,8 @@
 //! busybox image are, private bundles and state roots that clean up after themselves.
 #![allow(dead_code)]
 
+pub mod run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -6,56 +6,24 @@
 //! while it lives.
 #![allow(dead_code)] // shared by tests/seccomp.rs and tests/hardening.rs
 
-use std::fmt;
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub use crate::common::run::{
+    cgroup_dirs, exec_with, expect_ok, hierarchies, output_file, poll, processes_mentioning,
+    remove_cgroup, Out, SETTLE,
+};
 use crate::common::{self, Bundle, Runtime};
-
-/// A runtime command that takes longer than this is stuck.
-pub const CMD_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a container may take to reach a status, or its output to appear.
-pub const SETTLE: Duration = Duration::from_secs(10);
 
 /// Every test cgroup lives under this, one leaf per container (as in tests/runtime).
 const CGROUP_PARENT: &str = "hoist-test";
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-
-/// What a runtime command did.
-pub struct Out {
-    pub what: String,
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`{}` exited {:?}\n--- stdout\n{}--- stderr\n{}---",
-            self.what, self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-pub fn expect_ok(out: &Out) {
-    assert!(out.success(), "expected success:\n{out}");
-}
 
 /// Bad input: exit status 1 and an error line on stderr mentioning `needle`.
 pub fn expect_error(out: &Out, needle: &str) {
@@ -65,70 +33,6 @@ pub fn expect_error(out: &Out, needle: &str) {
         text.contains(&needle.to_lowercase()),
         "error should mention {needle:?}:\n{out}"
     );
-}
-
-fn read_from_start(mut f: &File) -> String {
-    let mut s = String::new();
-    let _ = f.seek(SeekFrom::Start(0));
-    let _ = f.read_to_string(&mut s);
-    s
-}
-
-/// A file for a command's output that can be read back: read-write, truncated.
-pub fn output_file(path: &Path) -> File {
-    fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()))
-}
-
-/// Runs `cmd` to its end within `CMD_TIMEOUT` (killing it and failing otherwise), its
-/// stdout and stderr to the files given, or to fresh anonymous files.
-pub fn exec_with(mut cmd: Command, stdout: Option<File>, stderr: Option<File>) -> Out {
-    let what = format!("{cmd:?}");
-    let out = stdout.unwrap_or_else(|| tempfile::tempfile().expect("stdout file"));
-    let err = stderr.unwrap_or_else(|| tempfile::tempfile().expect("stderr file"));
-    cmd.stdout(out.try_clone().expect("dup stdout"));
-    cmd.stderr(err.try_clone().expect("dup stderr"));
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let deadline = Instant::now() + CMD_TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for runtime") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{what} still running after {CMD_TIMEOUT:?}; stderr so far:\n{}",
-                read_from_start(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Out {
-        what,
-        code: status.code(),
-        stdout: read_from_start(&out),
-        stderr: read_from_start(&err),
-    }
-}
-
-/// Polls `f` until it returns Some, for at most `limit`.
-pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 pub fn read(path: impl AsRef<Path>) -> String {
@@ -381,61 +285,6 @@ impl Drop for Ctr {
             .stderr(Stdio::null())
             .status();
         remove_cgroup(&self.cgroup());
-    }
-}
-
-/// The cgroup hierarchies under /sys/fs/cgroup, each once (symlinks such as `cpu`
-/// pointing at `cpu,cpuacct` are skipped).
-fn hierarchies() -> Vec<PathBuf> {
-    let Ok(rd) = fs::read_dir(CGROUP_ROOT) else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Hierarchies in which the cgroup `rel` exists.
-pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
-    hierarchies()
-        .into_iter()
-        .map(|h| h.join(rel.trim_start_matches('/')))
-        .filter(|p| p.is_dir())
-        .collect()
-}
-
-/// Pids of processes (other than this test) whose command line mentions `needle`.
-pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
-    let me = std::process::id();
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me)
-        .filter_map(|pid| {
-            let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
-            cmd.contains(needle).then_some((pid, cmd))
-        })
-        .collect()
-}
-
-/// Kills what is left in cgroup `rel` and removes its directories; never panics (it
-/// runs in `Drop`, often while a test unwinds).
-fn remove_cgroup(rel: &str) {
-    for dir in cgroup_dirs(rel) {
-        let _ = poll(Duration::from_secs(3), || {
-            if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
-                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    // SAFETY: kill takes plain integers; the pid came from this
-                    // container's own cgroup, so nothing else is signalled.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-            fs::remove_dir(&dir).ok()
-        });
     }
 }
 
