@@ -222,3 +222,46 @@ pub fn remove_cgroup(rel: &str) {
         });
     }
 }
+
+/// Receives one fd sent with SCM_RIGHTS on `sock`.
+pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // Room for one cmsghdr carrying a few fds, 8-byte aligned as cmsghdr needs.
+    let mut control = [0u64; 16];
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points at `iov` and `control`, both live and writable for the call;
+    // the socket fd is borrowed from `sock`, which outlives it.
+    let n = unsafe {
+        libc::recvmsg(
+            std::os::fd::AsRawFd::as_raw_fd(sock),
+            &mut msg,
+            libc::MSG_CMSG_CLOEXEC,
+        )
+    };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    // SAFETY: `msg` was filled in by recvmsg just above and `control` is still live.
+    let hdr = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    assert!(!hdr.is_null(), "no control message with the console fd");
+    // SAFETY: hdr is non-null and points into `control`, as recvmsg laid it out.
+    let (level, kind) = unsafe { ((*hdr).cmsg_level, (*hdr).cmsg_type) };
+    assert_eq!(
+        (level, kind),
+        (libc::SOL_SOCKET, libc::SCM_RIGHTS),
+        "not SCM_RIGHTS"
+    );
+    // SAFETY: an SCM_RIGHTS message carries at least one int after its header, inside
+    // `control`; read_unaligned does not assume alignment.
+    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(hdr).cast::<libc::c_int>()) };
+    assert!(fd >= 0, "bad fd {fd}");
+    // SAFETY: the kernel just installed `fd` in this process for us alone.
+    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+}

@@ -6,50 +6,14 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
+use crate::common::run::recv_fd;
 use crate::common::scratch;
 use crate::support::{lines, output_file, read, rt_cmd, Ctr, SETTLE};
-
-/// Receives one fd sent with SCM_RIGHTS on `sock`.
-fn recv_fd(sock: &UnixStream) -> OwnedFd {
-    let mut data = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // Room for one cmsghdr carrying a few fds, 8-byte aligned as cmsghdr needs.
-    let mut control = [0u64; 16];
-    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
-    // SAFETY: msg points at `iov` and `control`, both live and writable for the call;
-    // the socket fd is borrowed from `sock`, which outlives it.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n >= 0, "recvmsg: {}", io::Error::last_os_error());
-    // SAFETY: `msg` was filled in by recvmsg just above and `control` is still live.
-    let hdr = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    assert!(!hdr.is_null(), "no control message with the console fd");
-    // SAFETY: hdr is non-null and points into `control`, as recvmsg laid it out.
-    let (level, kind) = unsafe { ((*hdr).cmsg_level, (*hdr).cmsg_type) };
-    assert_eq!(
-        (level, kind),
-        (libc::SOL_SOCKET, libc::SCM_RIGHTS),
-        "not SCM_RIGHTS"
-    );
-    // SAFETY: an SCM_RIGHTS message carries at least one int after its header, inside
-    // `control`; read_unaligned does not assume alignment.
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(hdr).cast::<libc::c_int>()) };
-    assert!(fd >= 0, "bad fd {fd}");
-    // SAFETY: the kernel just installed `fd` in this process for us alone.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
 
 /// Kills the exec command when the test ends early.
 struct Running(Child);
