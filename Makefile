@@ -29,7 +29,8 @@ IMAGE_SRC := images/busybox/build.sh images/busybox/config.json
 # toolchain itself comes from rustup, as Debian 12's is older than rust-version).
 APT_PACKAGES := gcc libc6-dev pkg-config ca-certificates busybox-static runc crun \
                 containerd podman conmon hyperfine jq iproute2 util-linux procps file time \
-                skopeo umoci
+                skopeo umoci docker-registry containernetworking-plugins \
+                iptables gnupg openssl apache2-utils
 
 # Steps share target/ and the cargo lock, and the machines have 2 cores: run one at a time.
 .NOTPARALLEL:
