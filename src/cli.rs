@@ -1,10 +1,18 @@
-//! hoist's command line: `hoist [--dir DIR] fetch …`, `hoist image …`, `hoist --version`.
+//! hoist's command line: `hoist [--dir DIR] fetch …`, `hoist image …`, the pod commands
+//! (`run`, `prepare`, `list`, `status`, `enter`, `logs`, `stop`, `rm`, `gc`, …),
+//! `hoist --version`.
+
+pub mod pod;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::image::store::DEFAULT_DIR;
+use crate::net::DEFAULT_NET_DIR;
+use pod::{
+    EnterArgs, GcArgs, LogsArgs, PodArg, PodListArgs, RunWords, StatusArgs, StopArgs, SuperviseArgs,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -16,6 +24,9 @@ pub struct Cli {
     /// Where images (an OCI layout), unpacked layers and pods live.
     #[arg(long, global = true, default_value = DEFAULT_DIR)]
     pub dir: PathBuf,
+    /// Where CNI network configs (`NAME.conflist`) live.
+    #[arg(long, global = true, default_value = DEFAULT_NET_DIR)]
+    pub net_dir: PathBuf,
     /// Print the version.
     #[arg(long)]
     pub version: bool,
@@ -33,6 +44,36 @@ pub enum Command {
     Image(ImageCommand),
     /// Print the version.
     Version,
+    /// Run a pod in the foreground (or --detach): hoist run [POD FLAGS] IMAGE [APP
+    /// FLAGS] [-- ARGS] [--- IMAGE …]; see hoist run --help.
+    Run(RunWords),
+    /// Prepare a pod without starting it; prints its UUID (then `run-prepared`).
+    Prepare(RunWords),
+    /// Run a prepared pod.
+    RunPrepared(PodArg),
+    /// List the pods.
+    #[command(alias = "ls")]
+    List(PodListArgs),
+    /// A pod's state, apps, exit statuses and addresses.
+    Status(StatusArgs),
+    /// Run a command in an app of a running pod (through the stage1's exec).
+    Enter(EnterArgs),
+    /// Print a detached pod's output.
+    Logs(LogsArgs),
+    /// Stop pods: SIGTERM to the apps, SIGKILL after the stop timeout.
+    Stop(StopArgs),
+    /// Remove ended pods.
+    Rm(pod::RmArgs),
+    /// Tear down pods whose supervisor died, and remove exited pods past the grace
+    /// period.
+    Gc(GcArgs),
+    /// Print a pod's manifest.
+    CatManifest(PodArg),
+    /// Print a systemd service unit that runs `hoist run` with these words.
+    Unit(RunWords),
+    /// The supervisor of a detached pod (started by `run --detach`).
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
 }
 
 #[derive(Args, Debug)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hoist::cli::{Cli, Command, ImageCommand};
-use hoist::commands::{self, image, Ctx};
+use hoist::commands::{self, image, pod, Ctx};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     if cli.version {
         return finish(commands::version::run());
     }
-    let ctx = Ctx { dir: cli.dir };
+    let ctx = Ctx {
+        dir: cli.dir,
+        net_dir: cli.net_dir,
+    };
     let Some(command) = cli.command else {
         eprintln!("hoist: no command given (see hoist --help)");
         return ExitCode::from(1);
@@ -37,6 +40,19 @@ fn main() -> ExitCode {
             ImageCommand::Export(a) => image::export::run(a, &ctx),
             ImageCommand::Import(a) => image::import::run(a, &ctx),
         },
+        Command::Run(w) => pod::run::run(w, &ctx),
+        Command::Prepare(w) => pod::run::prepare(w, &ctx),
+        Command::RunPrepared(a) => pod::run::run_prepared(a, &ctx),
+        Command::Unit(w) => pod::run::unit(w, &ctx),
+        Command::Supervise(a) => pod::run::supervise_cmd(a, &ctx),
+        Command::List(a) => pod::inspect::list(a, &ctx),
+        Command::Status(a) => pod::inspect::status(a, &ctx),
+        Command::CatManifest(a) => pod::inspect::cat_manifest(a, &ctx),
+        Command::Logs(a) => pod::inspect::logs(a, &ctx),
+        Command::Enter(a) => pod::control::enter(a, &ctx),
+        Command::Stop(a) => pod::control::stop(a, &ctx),
+        Command::Rm(a) => pod::control::rm(a, &ctx),
+        Command::Gc(a) => pod::control::gc(a, &ctx),
     })
 }
 

@@ -10,18 +10,14 @@ use super::Ctx;
 use crate::cli::FetchArgs;
 use crate::image::reference::ImageRef;
 use crate::image::source::{self, Platform};
+use crate::image::store::Fetched;
 
 pub fn run(args: &FetchArgs, ctx: &Ctx) -> Result<ExitCode> {
-    let r = ImageRef::parse(&args.image)?;
     let platform = match &args.platform {
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),
     };
-    let src = source::open(&r).with_context(|| format!("fetch `{r}`"))?;
-    let store = ctx.store()?;
-    let f = store
-        .fetch(src.as_ref(), &platform, args.name.as_deref())
-        .with_context(|| format!("fetch `{r}`"))?;
+    let f = fetch_image(ctx, &args.image, &platform, args.name.as_deref())?;
     if std::io::stderr().is_terminal() {
         eprintln!(
             "{}: {} blobs copied ({} bytes), {} already present",
@@ -30,4 +26,20 @@ pub fn run(args: &FetchArgs, ctx: &Ctx) -> Result<ExitCode> {
     }
     println!("{}", f.digest);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Copies `image` (a transport reference or a registry name) into the store; `hoist
+/// run` uses it for images it has to fetch.
+pub fn fetch_image(
+    ctx: &Ctx,
+    image: &str,
+    platform: &Platform,
+    name: Option<&str>,
+) -> Result<Fetched> {
+    let r = ImageRef::parse(image)?;
+    let src = source::open(&r).with_context(|| format!("fetch `{r}`"))?;
+    let store = ctx.store()?;
+    store
+        .fetch(src.as_ref(), platform, name)
+        .with_context(|| format!("fetch `{r}`"))
 }

@@ -4,6 +4,7 @@
 
 pub mod fetch;
 pub mod image;
+pub mod pod;
 pub mod version;
 
 use std::path::PathBuf;
@@ -11,11 +12,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::image::store::Store;
+use crate::pod::Pods;
 
 /// The global options every command sees.
 pub struct Ctx {
     /// `--dir`: the store's root.
     pub dir: PathBuf,
+    /// `--net-dir`: CNI network configs.
+    pub net_dir: PathBuf,
 }
 
 impl Ctx {
@@ -23,4 +27,36 @@ impl Ctx {
     pub fn store(&self) -> Result<Store> {
         Store::open(&self.dir).with_context(|| format!("open store `{}`", self.dir.display()))
     }
+
+    /// Opens (making them if need be) the pod directories under `--dir`.
+    pub fn pods(&self) -> Result<Pods> {
+        Pods::open(&self.dir).with_context(|| format!("open pods under `{}`", self.dir.display()))
+    }
+}
+
+/// Rows as left-aligned columns three spaces apart, the last column unpadded.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = Vec::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if widths.len() <= i {
+                widths.push(0);
+            }
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, (c, w)) in r.iter().zip(&widths).enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}   "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
