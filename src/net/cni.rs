@@ -176,7 +176,9 @@ fn call(
         plugin: kind.into(),
         message,
     };
-    let mut child = Command::new(&bin)
+    let mut cmd = Command::new(&bin);
+    crate::sys::unblock_signals_on_exec(&mut cmd);
+    let mut child = cmd
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("CNI_COMMAND", command)

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{io_err, PodError};
+use crate::sys;
 
 /// A runtime binary and the state root it uses for one pod.
 pub struct Stage1 {
@@ -79,7 +80,11 @@ impl Stage1 {
             .arg("--log")
             .arg(&self.log)
             .arg("--log-format")
-            .arg("json");
+            .arg("json")
+            // runc and crun would proxy sd_notify themselves and hold `start` until
+            // the app sends READY=1; the supervisor speaks to systemd instead.
+            .env_remove("NOTIFY_SOCKET");
+        sys::unblock_signals_on_exec(&mut c);
         c
     }
 

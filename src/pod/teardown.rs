@@ -22,6 +22,7 @@ pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
         if let Err(e) = rootfs::unmount(&pod.app_dir(&app.name)) {
             errors.push(e.to_string());
         }
+        errors.extend(remove_cgroups(&pod.container_id(&app.name)));
     }
     errors.extend(detach_networks(pod, manifest));
     errors.extend(ns::remove(&pod.dir));
@@ -65,6 +66,44 @@ pub fn detach_networks(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
         }
     }
     errors
+}
+
+/// Removes the app's cgroup (`hoist/<container id>`) from every hierarchy where the
+/// stage1 left it (crun keeps it in a v1 hugetlb hierarchy, a killed stage1 anywhere).
+/// An empty cgroup goes with rmdir; one still busy is reported.
+fn remove_cgroups(container_id: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    for mount in cgroup_mounts() {
+        let dir = mount.join("hoist").join(container_id);
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => errors.push(format!("remove cgroup `{}`: {e}", dir.display())),
+        }
+    }
+    errors
+}
+
+/// The mount points of cgroup (v1) and cgroup2 file systems.
+fn cgroup_mounts() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fstype = right.split(' ').next().unwrap_or_default();
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        if let Some(mp) = left.split(' ').nth(4) {
+            let mp = PathBuf::from(unescape(mp));
+            if !out.contains(&mp) {
+                out.push(mp);
+            }
+        }
+    }
+    out
 }
 
 /// Mount points at or below `dir` in this mount namespace (from /proc/self/mountinfo).

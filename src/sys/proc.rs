@@ -210,3 +210,25 @@ pub fn setsid() -> io::Result<()> {
     // SAFETY: setsid takes no arguments.
     cvt(unsafe { libc::setsid() }).map(drop)
 }
+
+/// Makes `cmd`'s child start with no signal blocked. The supervisor blocks the
+/// signals it waits for, and a blocked mask survives fork and exec: without this the
+/// stage1, and through it the apps, would start with SIGTERM blocked.
+pub fn unblock_signals_on_exec(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: sigemptyset and pthread_sigmask are (the
+    // set lives on the child's stack, nothing is allocated).
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            let r = libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(r))
+            }
+        });
+    }
+}
