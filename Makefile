@@ -23,6 +23,8 @@ RUNTIME ?= $(RELEASE_RUNTIME)
 IMAGE     := target/images/busybox
 BUSYBOX   := /bin/busybox
 IMAGE_SRC := images/busybox/build.sh images/busybox/config.json
+# A small HTTP server image on top of the busybox one (busybox httpd serving /www).
+HTTPD     := target/images/httpd
 
 # Debian packages the build, the tests, the demo and the benchmarks need (gcc and
 # libc6-dev link Rust binaries, libc.a included for the static runtimetest; the Rust
@@ -83,10 +85,13 @@ runtimetest:
 	@file -L target/release/runtimetest | grep -Eq 'statically linked|static-pie linked' || \
 		{ echo "runtimetest: target/release/runtimetest is not static" >&2; exit 1; }
 
-image: deps $(IMAGE)/oci.tar
+image: deps $(IMAGE)/oci.tar $(HTTPD)/oci.tar
 
 $(IMAGE)/oci.tar: $(IMAGE_SRC) $(BUSYBOX)
 	images/busybox/build.sh $(IMAGE)
+
+$(HTTPD)/oci.tar: images/httpd/build.sh $(IMAGE)/oci.tar
+	images/httpd/build.sh $(HTTPD) $(IMAGE)
 
 # Runs one container from the busybox image, from a copy of the bundle, with a private
 # state root, and removes all of it afterwards.
