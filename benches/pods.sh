@@ -269,12 +269,15 @@ start_ms=$(((t1 - t0) / 1000000))
 running=$("$HOIST" --dir "$store" list --format json | jq '[.[] | select(.state == "running")] | length')
 ((running == PODS)) || die "$running pods running, not $PODS"
 
-# kib PID: "RSS PSS" in KiB (VmRSS; Pss from smaps_rollup).
+# kib PID: "RSS PSS ANON" in KiB: VmRSS, Pss from smaps_rollup, and RssAnon (the memory
+# that is the process's own; the rest of its RSS is file pages shared with every other
+# process mapping the same binary and libraries).
 kib() {
-    local rss pss
+    local rss pss anon
     rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status")
+    anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$1/status")
     pss=$(awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup")
-    echo "$rss $pss"
+    echo "$rss $pss $anon"
 }
 : >"$work/sup.kib"
 for uuid in "${uuids[@]}"; do
@@ -288,6 +291,7 @@ stats() { # stats COLUMN < "RSS PSS" lines: "min mean max" in KiB
 }
 read -r rss_min rss_mean rss_max < <(stats 1 <"$work/sup.kib")
 read -r pss_min pss_mean pss_max < <(stats 2 <"$work/sup.kib")
+read -r anon_min anon_mean anon_max < <(stats 3 <"$work/sup.kib")
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say "a podman container beside them, for conmon's memory"
@@ -295,7 +299,7 @@ cid=$(timeout -k 5 60 "${podman_[@]}" run -d --network none --cgroup-parent "/$c
     die "podman run -d failed"
 conmon_pid=$("${podman_[@]}" inspect --format '{{.State.ConmonPid}}' "$cid")
 [[ $(cat "/proc/$conmon_pid/comm") == conmon ]] || die "pid $conmon_pid is not conmon"
-read -r conmon_rss conmon_pss < <(kib "$conmon_pid")
+read -r conmon_rss conmon_pss conmon_anon < <(kib "$conmon_pid")
 timeout -k 5 60 "${podman_[@]}" rm -f -t 0 "$cid" >/dev/null || die "podman rm -f $cid failed"
 
 say "stopping and removing the $PODS pods"
@@ -319,7 +323,7 @@ sleepers=$(pgrep -c -f "$store" || true)
 ((sleepers == 0)) || die "$sleepers processes still name $store"
 
 # --- results ---------------------------------------------------------------------------
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.2f MiB", k / 1024 }'; }
 {
     echo "| command | mean | ± σ | min | max |"
     echo "|---|---|---|---|---|"
@@ -339,14 +343,18 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
     echo "|---|---|---|---|"
     echo "| supervisor RSS | $(mib "$rss_min") | $(mib "$rss_mean") | $(mib "$rss_max") |"
     echo "| supervisor PSS | $(mib "$pss_min") | $(mib "$pss_mean") | $(mib "$pss_max") |"
-    echo "| conmon (one podman container) RSS, PSS | $(mib "$conmon_rss"), $(mib "$conmon_pss") | | |"
+    echo "| supervisor RssAnon | $(mib "$anon_min") | $(mib "$anon_mean") | $(mib "$anon_max") |"
+    echo
+    echo "conmon of one podman container (\`podman run -d --network none IMAGE sleep 600\`):" \
+        "RSS $(mib "$conmon_rss"), PSS $(mib "$conmon_pss"), RssAnon $(mib "$conmon_anon")."
     echo
     echo "$PODS × \`hoist run --detach --net none busybox --exec /bin/sleep -- 600\`, one after the" \
         "other: ${start_ms} ms in all ($((start_ms / PODS)) ms a pod); load average then $load." \
         "\`hoist stop\` of all $PODS: ${stop_ms} ms; after \`hoist rm\` no pod, mount or cgroup is left."
     echo "Supervisor mean RSS / conmon RSS: $(jq -rn --argjson a "$rss_mean" --argjson b "$conmon_rss" '$a / $b * 100 | round / 100')x" \
         "(target ≤ 1x: $(verdict "$rss_mean" "$conmon_rss")); mean PSS / conmon PSS:" \
-        "$(jq -rn --argjson a "$pss_mean" --argjson b "$conmon_pss" '$a / $b * 100 | round / 100')x."
+        "$(jq -rn --argjson a "$pss_mean" --argjson b "$conmon_pss" '$a / $b * 100 | round / 100')x;" \
+        "mean RssAnon / conmon RssAnon: $(jq -rn --argjson a "$anon_mean" --argjson b "$conmon_anon" '$a / $b * 100 | round / 100')x."
 } >"$OUT/pods.md"
 
 echo
