@@ -3,8 +3,10 @@
 # `make demo` and `make test` work on a fresh Debian 12 machine, as root.
 # Variables (override on the command line, e.g. `make demo RUNTIME=/usr/sbin/runc`):
 #   CARGO    cargo to use
-#   RUNTIME  the OCI runtime `demo` and `bench` drive (default: the release hoist-runtime,
-#            built first; any other value is used as it is, nothing is built for it)
+#   RUNTIME  the OCI runtime `demo` and `bench` drive (default: the release hoist-runtime;
+#            any other value is used as it is: the demo's pods get it as --stage1, and
+#            benches/run.sh times it; the release hoist and hoist-runtime are built anyway,
+#            as the demo and benches/pods.sh run hoist)
 #   PEERS    the runtimes `bench` compares against (default: runc crun)
 #   WARMUP, RUNS   hyperfine's counts for `bench` (default 3 and 30; see benches/run.sh)
 #   PODS     how many pods at once `bench` starts (default 100; see benches/pods.sh)
