@@ -20,9 +20,10 @@ fn main() -> ExitCode {
     if cli.version {
         return finish(commands::version::run());
     }
+    // Absolute, as pods hand these paths to the stage1 and to the detached supervisor.
     let ctx = Ctx {
-        dir: cli.dir,
-        net_dir: cli.net_dir,
+        dir: std::path::absolute(&cli.dir).unwrap_or(cli.dir),
+        net_dir: std::path::absolute(&cli.net_dir).unwrap_or(cli.net_dir),
     };
     let Some(command) = cli.command else {
         eprintln!("hoist: no command given (see hoist --help)");
