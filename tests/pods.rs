@@ -9,6 +9,8 @@
 //! their own, after everything else, in a second nextest run (`make test`); the first
 //! run excludes them.
 
+#![allow(clippy::unwrap_used)] // the behaviour tests are plain fns that macros call from #[test]s
+
 mod common;
 
 #[path = "pods/support.rs"]

@@ -176,8 +176,7 @@ fn foreground_run_forwards_sigterm() {
     let mut buf = [0u8; 6];
     std::io::Read::read_exact(&mut stdout, &mut buf).unwrap();
     assert_eq!(&buf, b"ready\n");
-    // SAFETY of the test: kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    signal(i64::from(child.id()), "TERM");
     let status =
         poll(Duration::from_secs(15), || child.try_wait().unwrap()).expect("hoist run ended");
     assert_eq!(
@@ -203,8 +202,7 @@ fn supervisor_killed_then_gc_cleans_up() {
     let st = env.status(&uuid);
     let ip = st["networks"][0]["ips"][0].as_str().unwrap().to_owned();
     let pid = st["pid"].as_i64().unwrap();
-    // SAFETY of the test: kill(2) of the supervisor this test started.
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    signal(pid, "KILL");
     let dead = poll(Duration::from_secs(5), || {
         (env.status(&uuid)["state"] == "dead").then_some(())
     });
@@ -215,9 +213,19 @@ fn supervisor_killed_then_gc_cleans_up() {
         env.pod_dirs().is_empty(),
         "gc tore the dead pod down and removed it"
     );
-    env.assert_clean(&uuid, &[ip.clone()]);
+    env.assert_clean(&uuid, std::slice::from_ref(&ip));
     assert!(
         !std::path::Path::new(&format!("/var/lib/cni/networks/{net}/{ip}")).exists(),
         "IP released"
     );
+}
+
+/// `kill -SIG PID`.
+fn signal(pid: i64, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid}");
 }

@@ -54,7 +54,7 @@ fn port_forward_and_cleanup(stage1: &str) {
     expect_ok(&inside);
     assert!(inside.stdout.contains(&ip), "{inside}");
     expect_ok(&env.hoist(&["stop", "--force", &uuid]));
-    env.assert_clean(&uuid, &[ip.clone()]);
+    env.assert_clean(&uuid, std::slice::from_ref(&ip));
     let bridge = format!("hoist-t{n}");
     let ports: Vec<String> = links()
         .lines()
