@@ -6,6 +6,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::image::store::DEFAULT_DIR;
 
+mod registry;
+pub use registry::{LoginArgs, LogoutArgs, RegistryFlags};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hoist",
@@ -19,6 +22,8 @@ pub struct Cli {
     /// Print the version.
     #[arg(long)]
     pub version: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -33,6 +38,10 @@ pub enum Command {
     Image(ImageCommand),
     /// Print the version.
     Version,
+    /// Check credentials against a registry and save them (in auth.json, 0600).
+    Login(LoginArgs),
+    /// Remove saved registry credentials.
+    Logout(LogoutArgs),
 }
 
 #[derive(Args, Debug)]
@@ -44,8 +53,8 @@ pub struct FetchArgs {
     /// Tag the image with this name instead of the one its source gives.
     #[arg(long)]
     pub name: Option<String>,
-    /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] (docker://
-    /// and bare names: registries, not built yet).
+    /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], a bare REPO[:TAG] (Docker Hub),
+    /// oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REPO:TAG].
     pub image: String,
 }
 

@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     if cli.version {
         return finish(commands::version::run());
     }
-    let ctx = Ctx { dir: cli.dir };
+    let ctx = Ctx {
+        registry: cli.registry.options(),
+        dir: cli.dir,
+    };
     let Some(command) = cli.command else {
         eprintln!("hoist: no command given (see hoist --help)");
         return ExitCode::from(1);
@@ -28,6 +31,8 @@ fn main() -> ExitCode {
     finish(match &command {
         Command::Fetch(a) => commands::fetch::run(a, &ctx),
         Command::Version => commands::version::run(),
+        Command::Login(a) => commands::login::login(a, &ctx),
+        Command::Logout(a) => commands::login::logout(a, &ctx),
         Command::Image(c) => match c {
             ImageCommand::List(a) => image::list::run(a, &ctx),
             ImageCommand::Inspect(a) => image::inspect::run(a, &ctx),

@@ -17,10 +17,16 @@ pub fn run(args: &FetchArgs, ctx: &Ctx) -> Result<ExitCode> {
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),
     };
-    let src = source::open(&r).with_context(|| format!("fetch `{r}`"))?;
+    let src = source::open_with(&r, &ctx.registry).with_context(|| format!("fetch `{r}`"))?;
     let store = ctx.store()?;
+    let progress = super::progress::for_stderr();
     let f = store
-        .fetch(src.as_ref(), &platform, args.name.as_deref())
+        .fetch_with(
+            src.as_ref(),
+            &platform,
+            args.name.as_deref(),
+            progress.as_ref(),
+        )
         .with_context(|| format!("fetch `{r}`"))?;
     if std::io::stderr().is_terminal() {
         eprintln!(

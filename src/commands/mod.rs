@@ -4,6 +4,8 @@
 
 pub mod fetch;
 pub mod image;
+pub mod login;
+pub mod progress;
 pub mod version;
 
 use std::path::PathBuf;
@@ -16,6 +18,8 @@ use crate::image::store::Store;
 pub struct Ctx {
     /// `--dir`: the store's root.
     pub dir: PathBuf,
+    /// The global registry flags.
+    pub registry: crate::image::registry::Options,
 }
 
 impl Ctx {

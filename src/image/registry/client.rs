@@ -1,0 +1,717 @@
+//! One registry, spoken to over the distribution API v2 (the OCI distribution spec's
+//! pull side): a `/v2/` ping that learns the scheme (HTTPS; an insecure registry may
+//! answer plain HTTP) and the auth challenge; manifests and blobs fetched with the
+//! credentials the challenge asks for (Basic, or a Bearer token from the realm, cached
+//! per scope and fetched again once when a 401 says it expired); redirects followed by
+//! hand so that the Authorization header never leaves for another host (blob
+//! downloads are often redirected to storage).
+//!
+//! Every error names the registry and what was asked of it: an unknown repository or
+//! tag, missing or wrong credentials, a refused connection, a manifest whose bytes are
+//! not what the registry says they are.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ureq::http::Response;
+use ureq::{Agent, Body, BodyReader};
+
+use super::auth::Credentials;
+use super::challenge::{self, Challenge};
+use super::{auth, conf, tls, Options, RegistryError};
+use crate::image::digest::{Digest, DigestError};
+use crate::image::source::{DOCKER_LIST, DOCKER_MANIFEST, MAX_JSON_BLOB, OCI_INDEX, OCI_MANIFEST};
+
+/// How many redirects a request may take (containers/image allows 10; a blob is
+/// redirected once, to storage).
+const MAX_REDIRECTS: usize = 5;
+/// The most of an error body (or token response) hoist reads.
+const MAX_SMALL_BODY: u64 = 1 << 20;
+/// Docker Hub's API lives on another host than its name.
+const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// How the registry wants requests authorised, as its `/v2/` ping said.
+#[derive(Clone, Debug)]
+enum Scheme {
+    Anonymous,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// A manifest as the registry served it.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    /// The Content-Type, parameters dropped; empty when the registry gave none.
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+/// What a request was for, to name it in errors.
+enum What<'a> {
+    Ping,
+    Manifest {
+        repository: &'a str,
+        reference: &'a str,
+    },
+    Blob {
+        repository: &'a str,
+        digest: &'a Digest,
+    },
+}
+
+pub struct Client {
+    agent: Agent,
+    /// The registry as the user named it (`HOST[:PORT]`).
+    host: String,
+    /// `https://API-HOST` or `http://API-HOST`.
+    base: String,
+    creds: Option<Credentials>,
+    scheme: Scheme,
+    /// Bearer tokens by scope.
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl Client {
+    /// Connects to the registry of `repository` (`HOST[:PORT]/PATH`) with the
+    /// credentials and the TLS and insecure settings the host's files and `opts` give.
+    pub fn connect(opts: &Options, host: &str, repository: &str) -> Result<Client, RegistryError> {
+        let insecure = conf::is_insecure(opts, host, repository)?;
+        let creds = auth::lookup(opts, repository)?.map(|(c, _)| c);
+        Self::connect_with(opts, host, insecure, creds)
+    }
+
+    /// Connects to `host` with the credentials given (none: anonymous).
+    pub fn connect_with(
+        opts: &Options,
+        host: &str,
+        insecure: bool,
+        creds: Option<Credentials>,
+    ) -> Result<Client, RegistryError> {
+        let tls = tls::config(&opts.certs_dir(), host, insecure)?;
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .tls_config(tls)
+            .build()
+            .into();
+        let api_host = if host == DOCKER_HUB {
+            DOCKER_HUB_API
+        } else {
+            host
+        };
+        // An insecure registry may speak TLS with a certificate nobody checks, or plain
+        // HTTP; containers/image tries them in this order too.
+        let schemes: &[&str] = if insecure {
+            &["https", "http"]
+        } else {
+            &["https"]
+        };
+        let mut last = None;
+        for s in schemes {
+            let base = format!("{s}://{api_host}");
+            match agent.get(format!("{base}/v2/")).call() {
+                Ok(resp) => {
+                    let mut c = Client {
+                        agent: agent.clone(),
+                        host: host.to_owned(),
+                        base,
+                        creds: creds.clone(),
+                        scheme: Scheme::Anonymous,
+                        tokens: Mutex::new(HashMap::new()),
+                    };
+                    c.scheme = c.ping_scheme(resp)?;
+                    return Ok(c);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let source = Box::new(last.unwrap_or(ureq::Error::ConnectionFailed));
+        let host = host.to_owned();
+        Err(if !insecure && is_tls_error(&source) {
+            RegistryError::Tls { host, source }
+        } else {
+            RegistryError::Connect { host, source }
+        })
+    }
+
+    /// The registry as the user named it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Reads the ping's answer: 200 is anonymous, 401 carries the challenge.
+    fn ping_scheme(&self, resp: Response<Body>) -> Result<Scheme, RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        match resp.status().as_u16() {
+            200..=299 => Ok(Scheme::Anonymous),
+            401 => {
+                let headers: Vec<String> = resp
+                    .headers()
+                    .get_all("www-authenticate")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                    .collect();
+                let all: Vec<Challenge> =
+                    headers.iter().flat_map(|h| challenge::parse(h)).collect();
+                if let Some(c) = all.iter().find(|c| c.scheme == "bearer") {
+                    if let Some(realm) = c.param("realm") {
+                        return Ok(Scheme::Bearer {
+                            realm: realm.to_owned(),
+                            service: c.param("service").map(str::to_owned),
+                        });
+                    }
+                }
+                if all.iter().any(|c| c.scheme == "basic") {
+                    return Ok(Scheme::Basic);
+                }
+                Err(RegistryError::Challenge {
+                    host: self.host.clone(),
+                    header: headers.join(", "),
+                })
+            }
+            _ => Err(self.status_error(&url, resp, &What::Ping)),
+        }
+    }
+
+    /// Checks that the client's credentials are accepted (`hoist login`).
+    pub fn check_login(&self) -> Result<(), RegistryError> {
+        match &self.scheme {
+            Scheme::Anonymous => Ok(()),
+            Scheme::Basic => {
+                let url = format!("{}/v2/", self.base);
+                let resp = self.send(
+                    &url,
+                    None,
+                    self.creds.as_ref().map(Credentials::basic_header),
+                )?;
+                match resp.status().as_u16() {
+                    200..=299 => Ok(()),
+                    401 => Err(self.unauthorized()),
+                    _ => Err(self.status_error(&url, resp, &What::Ping)),
+                }
+            }
+            Scheme::Bearer { realm, service } => {
+                self.fetch_token(realm, service.as_deref(), None).map(drop)
+            }
+        }
+    }
+
+    /// `repository:PATH:pull`
+    fn scope(path: &str) -> String {
+        format!("repository:{path}:pull")
+    }
+
+    /// Fetches manifest `reference` (a tag or a digest) of repository `path`, checked
+    /// against the digest the registry reports and, for a digest reference, that one.
+    pub fn manifest(&self, path: &str, reference: &str) -> Result<Manifest, RegistryError> {
+        let url = format!("{}/v2/{path}/manifests/{reference}", self.base);
+        let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(", ");
+        let what = What::Manifest {
+            repository: path,
+            reference,
+        };
+        let resp = self.get(&url, Some(&accept), &Self::scope(path), &what)?;
+        let too_large = || RegistryError::TooLarge {
+            reference: format!("{}/{path}:{reference}", self.host),
+            limit: MAX_JSON_BLOB,
+        };
+        if resp
+            .body()
+            .content_length()
+            .is_some_and(|l| l > MAX_JSON_BLOB)
+        {
+            return Err(too_large());
+        }
+        let media_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned())
+            .unwrap_or_default();
+        let claimed = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut bytes = Vec::new();
+        resp.into_body()
+            .into_reader()
+            .take(MAX_JSON_BLOB + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| RegistryError::Body {
+                url: url.clone(),
+                source,
+            })?;
+        if bytes.len() as u64 > MAX_JSON_BLOB {
+            return Err(too_large());
+        }
+        let digest = Digest::of(&bytes);
+        let shown = || format!("{}/{path}:{reference}", self.host);
+        for want in [claimed.as_deref(), Some(reference)].into_iter().flatten() {
+            match Digest::parse(want) {
+                Ok(d) if d != digest => {
+                    return Err(RegistryError::DigestMismatch {
+                        reference: shown(),
+                        claimed: d.to_string(),
+                        actual: digest.to_string(),
+                    })
+                }
+                // Another algorithm than sha256: what hoist computed is what counts.
+                Ok(_) | Err(DigestError::Unsupported { .. }) => {}
+                // A tag; or a header that is no digest at all.
+                Err(_) if want == reference => {}
+                Err(_) => {
+                    return Err(RegistryError::DigestMismatch {
+                        reference: shown(),
+                        claimed: want.to_owned(),
+                        actual: digest.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(Manifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// Opens blob `digest` of repository `path` as a stream (not verified: the reader
+    /// of it checks digest and size), and its length if the registry said.
+    pub fn blob(
+        &self,
+        path: &str,
+        digest: &Digest,
+    ) -> Result<(BodyReader<'static>, Option<u64>), RegistryError> {
+        let url = format!("{}/v2/{path}/blobs/{digest}", self.base);
+        let what = What::Blob {
+            repository: path,
+            digest,
+        };
+        let resp = self.get(&url, None, &Self::scope(path), &what)?;
+        let len = resp.body().content_length();
+        Ok((resp.into_body().into_reader(), len))
+    }
+
+    /// The tags of repository `path` (the first 20), or `None` when the registry does
+    /// not know the repository.
+    fn tags(&self, path: &str) -> Result<Option<Vec<String>>, RegistryError> {
+        let url = format!("{}/v2/{path}/tags/list?n=20", self.base);
+        let scope = Self::scope(path);
+        let resp = self.send(&url, None, self.authorization(&scope)?)?;
+        match resp.status().as_u16() {
+            200..=299 => {}
+            404 => return Ok(None),
+            s => {
+                return Err(RegistryError::Status {
+                    url,
+                    status: s,
+                    detail: String::new(),
+                })
+            }
+        }
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut body = Vec::new();
+        resp.into_body()
+            .into_reader()
+            .take(MAX_SMALL_BODY)
+            .read_to_end(&mut body)
+            .map_err(|source| RegistryError::Body {
+                url: url.clone(),
+                source,
+            })?;
+        let t: Tags = serde_json::from_slice(&body).map_err(|e| RegistryError::Status {
+            url,
+            status: 200,
+            detail: format!(": bad JSON: {e}"),
+        })?;
+        let mut tags = t.tags.unwrap_or_default();
+        tags.truncate(20);
+        Ok(Some(tags))
+    }
+
+    /// GET with authorisation; a 2xx response (after redirects) or the error.
+    fn get(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        scope: &str,
+        what: &What<'_>,
+    ) -> Result<Response<Body>, RegistryError> {
+        let mut renewed = false;
+        loop {
+            let authz = self.authorization(scope)?;
+            let resp = self.send(url, accept, authz)?;
+            match resp.status().as_u16() {
+                401 if !renewed && matches!(self.scheme, Scheme::Bearer { .. }) => {
+                    // The token may have expired mid-fetch: one more, then give up.
+                    self.tokens_lock().remove(scope);
+                    renewed = true;
+                }
+                401 => return Err(self.unauthorized()),
+                _ => return self.follow(url, resp, accept, what),
+            }
+        }
+    }
+
+    /// Follows redirects without credentials; a 2xx response or the error.
+    fn follow(
+        &self,
+        url: &str,
+        mut resp: Response<Body>,
+        accept: Option<&str>,
+        what: &What<'_>,
+    ) -> Result<Response<Body>, RegistryError> {
+        let mut url = url.to_owned();
+        for _ in 0..=MAX_REDIRECTS {
+            let status = resp.status().as_u16();
+            if (200..300).contains(&status) {
+                return Ok(resp);
+            }
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return Err(self.status_error(&url, resp, what));
+            }
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| join_url(&url, l))
+                .ok_or_else(|| RegistryError::Redirect { url: url.clone() })?;
+            url = location;
+            resp = self.send(&url, accept, None)?;
+        }
+        Err(RegistryError::TooManyRedirects {
+            url,
+            max: MAX_REDIRECTS,
+        })
+    }
+
+    fn send(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        authz: Option<String>,
+    ) -> Result<Response<Body>, RegistryError> {
+        let mut req = self.agent.get(url);
+        if let Some(a) = accept {
+            req = req.header("Accept", a);
+        }
+        if let Some(a) = authz {
+            req = req.header("Authorization", a);
+        }
+        req.call().map_err(|e| RegistryError::Request {
+            url: url.to_owned(),
+            source: Box::new(e),
+        })
+    }
+
+    /// The Authorization header for a request in `scope`.
+    fn authorization(&self, scope: &str) -> Result<Option<String>, RegistryError> {
+        match &self.scheme {
+            Scheme::Anonymous => Ok(None),
+            Scheme::Basic => Ok(self.creds.as_ref().map(Credentials::basic_header)),
+            Scheme::Bearer { realm, service } => {
+                // Held while a token is fetched, so parallel downloads fetch it once.
+                let mut tokens = self.tokens_lock();
+                if let Some(t) = tokens.get(scope) {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let t = self.fetch_token(realm, service.as_deref(), Some(scope))?;
+                tokens.insert(scope.to_owned(), t.clone());
+                Ok(Some(format!("Bearer {t}")))
+            }
+        }
+    }
+
+    fn tokens_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // A panic elsewhere cannot leave the map inconsistent: take it as it is.
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A token from the realm (the Docker token protocol: GET with `service` and
+    /// `scope`, Basic credentials when hoist has some).
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        let mut query = Vec::new();
+        if let Some(s) = service {
+            query.push(format!("service={}", encode(s)));
+        }
+        if let Some(s) = scope {
+            query.push(format!("scope={}", encode(s)));
+        }
+        let url = if query.is_empty() {
+            realm.to_owned()
+        } else {
+            let sep = if realm.contains('?') { '&' } else { '?' };
+            format!("{realm}{sep}{}", query.join("&"))
+        };
+        let token_err = |reason: String| RegistryError::Token {
+            realm: realm.to_owned(),
+            reason,
+        };
+        let resp = self.send(
+            &url,
+            None,
+            self.creds.as_ref().map(Credentials::basic_header),
+        )?;
+        match resp.status().as_u16() {
+            200..=299 => {}
+            401 | 403 => return Err(self.unauthorized()),
+            s => return Err(token_err(format!("HTTP {s}"))),
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            #[serde(default)]
+            token: String,
+            #[serde(default)]
+            access_token: String,
+        }
+        let mut body = Vec::new();
+        resp.into_body()
+            .into_reader()
+            .take(MAX_SMALL_BODY)
+            .read_to_end(&mut body)
+            .map_err(|e| token_err(e.to_string()))?;
+        let t: TokenResponse =
+            serde_json::from_slice(&body).map_err(|e| token_err(format!("bad JSON: {e}")))?;
+        let token = if t.token.is_empty() {
+            t.access_token
+        } else {
+            t.token
+        };
+        if token.is_empty() {
+            return Err(token_err("no token in the response".into()));
+        }
+        Ok(token)
+    }
+
+    fn unauthorized(&self) -> RegistryError {
+        if self.creds.is_some() {
+            RegistryError::WrongCredentials {
+                host: self.host.clone(),
+            }
+        } else {
+            RegistryError::AuthRequired {
+                host: self.host.clone(),
+            }
+        }
+    }
+
+    /// The error for an unexpected status, named by the registry's error codes.
+    fn status_error(&self, url: &str, resp: Response<Body>, what: &What<'_>) -> RegistryError {
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        let _ = resp
+            .into_body()
+            .into_reader()
+            .take(MAX_SMALL_BODY)
+            .read_to_end(&mut body);
+        let codes = error_codes(&body);
+        let has = |c: &str| codes.iter().any(|(code, _)| code == c);
+        let host = self.host.clone();
+        match what {
+            What::Manifest {
+                repository,
+                reference,
+            } => {
+                if has("NAME_UNKNOWN") {
+                    return RegistryError::NameUnknown {
+                        host,
+                        repository: (*repository).to_owned(),
+                    };
+                }
+                if status == 404 || has("MANIFEST_UNKNOWN") {
+                    // Registries answer MANIFEST_UNKNOWN for unknown repositories too;
+                    // the tag list tells the two apart.
+                    let known = match self.tags(repository) {
+                        Ok(None) => {
+                            return RegistryError::NameUnknown {
+                                host,
+                                repository: (*repository).to_owned(),
+                            }
+                        }
+                        Ok(Some(t)) if t.is_empty() => "it has no tags".to_owned(),
+                        Ok(Some(t)) => format!("tags: {}", t.join(", ")),
+                        Err(_) => "unknown tag or digest".to_owned(),
+                    };
+                    return RegistryError::ManifestUnknown {
+                        host,
+                        repository: (*repository).to_owned(),
+                        reference: (*reference).to_owned(),
+                        known,
+                    };
+                }
+            }
+            What::Blob { repository, digest } => {
+                if status == 404 || has("BLOB_UNKNOWN") {
+                    return RegistryError::BlobUnknown {
+                        host,
+                        repository: (*repository).to_owned(),
+                        digest: digest.to_string(),
+                    };
+                }
+            }
+            What::Ping => {}
+        }
+        if status == 403 || has("DENIED") {
+            if let What::Manifest { repository, .. } | What::Blob { repository, .. } = what {
+                return RegistryError::Denied {
+                    host,
+                    repository: (*repository).to_owned(),
+                };
+            }
+        }
+        let detail = codes
+            .iter()
+            .map(|(c, m)| {
+                if m.is_empty() {
+                    c.clone()
+                } else {
+                    format!("{c} ({m})")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        RegistryError::Status {
+            url: url.to_owned(),
+            status,
+            detail: if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            },
+        }
+    }
+}
+
+/// Whether a connection failed in the TLS handshake (rustls reports through io errors
+/// of kind InvalidData).
+fn is_tls_error(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
+}
+
+/// The `errors[].code` and `.message` of a distribution error body.
+fn error_codes(body: &[u8]) -> Vec<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    serde_json::from_slice::<Errors>(body)
+        .map(|e| e.errors.into_iter().map(|x| (x.code, x.message)).collect())
+        .unwrap_or_default()
+}
+
+/// Resolves a Location header against the URL that answered with it.
+fn join_url(base: &str, location: &str) -> Option<String> {
+    if location.starts_with("https://") || location.starts_with("http://") {
+        return Some(location.to_owned());
+    }
+    let (scheme, rest) = base.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    if let Some(l) = location.strip_prefix("//") {
+        return (!l.is_empty()).then(|| format!("{scheme}://{l}"));
+    }
+    if location.starts_with('/') {
+        return Some(format!("{scheme}://{authority}{location}"));
+    }
+    if location.is_empty() {
+        return None;
+    }
+    let path = rest[authority.len()..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default();
+    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
+    Some(format!("{scheme}://{authority}{dir}{location}"))
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_locations() {
+        let b = "https://reg:5000/v2/a/blobs/sha256:x?y=1";
+        assert_eq!(
+            join_url(b, "https://s3.example/obj?sig=1").as_deref(),
+            Some("https://s3.example/obj?sig=1")
+        );
+        assert_eq!(
+            join_url(b, "/other/path").as_deref(),
+            Some("https://reg:5000/other/path")
+        );
+        assert_eq!(
+            join_url(b, "//cdn.example/x").as_deref(),
+            Some("https://cdn.example/x")
+        );
+        assert_eq!(
+            join_url(b, "data").as_deref(),
+            Some("https://reg:5000/v2/a/blobs/data")
+        );
+        assert_eq!(join_url("http://h", "x").as_deref(), Some("http://h/x"));
+        assert_eq!(join_url(b, ""), None);
+    }
+
+    #[test]
+    fn encodes_queries() {
+        assert_eq!(
+            encode("repository:library/busybox:pull"),
+            "repository:library/busybox:pull"
+        );
+        assert_eq!(encode("a b&c=d"), "a%20b%26c%3Dd");
+    }
+
+    #[test]
+    fn reads_error_codes() {
+        let b =
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
+        assert_eq!(
+            error_codes(b),
+            vec![("MANIFEST_UNKNOWN".to_owned(), "manifest unknown".to_owned())]
+        );
+        assert!(error_codes(b"<html>").is_empty());
+    }
+}
