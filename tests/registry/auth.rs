@@ -1,0 +1,181 @@
+//! A registry with htpasswd Basic auth: no credentials and wrong ones are refused with
+//! errors that say which; `hoist login` checks before it saves (auth.json, 0600) and
+//! `logout` removes; credentials skopeo wrote are read through `$REGISTRY_AUTH_FILE`,
+//! and skopeo reads what hoist wrote.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use crate::server::{self, command, fetch_ok, hoist_fails, output, Kind, Registry, PASSWORD, USER};
+use crate::support::*;
+
+fn registry() -> Registry {
+    let reg = Registry::start(Kind::Htpasswd);
+    reg.push(
+        &format!("oci:{}:latest", s(&busybox_layout())),
+        "busybox:latest",
+        &[],
+    );
+    reg
+}
+
+/// `hoist [--authfile FILE] login -u USER --password-stdin HOST` fed `password`.
+fn login(
+    h: &Hoist,
+    reg: &Registry,
+    authfile: &str,
+    password: &str,
+) -> (Option<i32>, String, String) {
+    let mut c = command(
+        h,
+        reg,
+        &[
+            "--authfile",
+            authfile,
+            "login",
+            "--username",
+            USER,
+            "--password-stdin",
+            &reg.host(),
+        ],
+    );
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn hoist login");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write the password");
+    let out = child.wait_with_output().expect("wait for hoist login");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn no_credentials_and_wrong_ones() {
+    let reg = registry();
+    let h = server::hoist("reg-auth");
+    let err = hoist_fails(&h, &reg, &["fetch", &reg.url("busybox")]);
+    assert!(
+        err.ends_with(&format!(
+            "registry `{0}`: authentication required (log in with `hoist login {0}`)",
+            reg.host()
+        )),
+        "{err}"
+    );
+    let wrong = h.path("wrong.json");
+    let b64 = |s: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    std::fs::write(
+        &wrong,
+        serde_json::json!({"auths": {reg.host(): {"auth": b64(&format!("{USER}:nope"))}}})
+            .to_string(),
+    )
+    .expect("test setup");
+    let err = hoist_fails(
+        &h,
+        &reg,
+        &["--authfile", s(&wrong), "fetch", &reg.url("busybox")],
+    );
+    assert!(
+        err.ends_with(&format!("wrong credentials for {}", reg.host())),
+        "{err}"
+    );
+    assert!(h.names().is_empty());
+}
+
+#[test]
+fn login_fetch_logout() {
+    let reg = registry();
+    let h = server::hoist("reg-login");
+    let file = h.path("auth/auth.json");
+    let f = s(&file);
+
+    let (code, _, err) = login(&h, &reg, f, "wrong");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("wrong credentials for {}", reg.host())),
+        "{err}"
+    );
+    assert!(!file.exists(), "nothing saved for wrong credentials");
+
+    let (code, out, err) = login(&h, &reg, f, PASSWORD);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "Login Succeeded!");
+    let mode = std::fs::metadata(&file)
+        .expect("auth.json")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("JSON");
+    assert!(doc["auths"][reg.host()]["auth"].is_string(), "{doc}");
+
+    assert_eq!(
+        fetch_ok(&h, &reg, &["--authfile", f, &reg.url("busybox")]),
+        busybox_digest()
+    );
+    // skopeo reads the file hoist wrote.
+    let skopeo = require("skopeo", "skopeo");
+    run_tool(
+        &skopeo,
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--authfile",
+            f,
+            &reg.url("busybox"),
+        ],
+    );
+
+    let (code, out, err) = output(command(&h, &reg, &["--authfile", f, "logout", &reg.host()]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Removed login credentials"), "{out}");
+    let err = hoist_fails(
+        &h,
+        &reg,
+        &["--authfile", f, "fetch", &reg.url("busybox:latest")],
+    );
+    assert!(err.contains("authentication required"), "{err}");
+    let err = hoist_fails(&h, &reg, &["--authfile", f, "logout", &reg.host()]);
+    assert!(
+        err.contains(&format!("not logged in to `{}`", reg.host())),
+        "{err}"
+    );
+}
+
+#[test]
+fn credentials_skopeo_wrote_through_registry_auth_file() {
+    let reg = registry();
+    let h = server::hoist("reg-skopeo-login");
+    let file = h.path("skopeo-auth.json");
+    let skopeo = require("skopeo", "skopeo");
+    run_tool(
+        &skopeo,
+        &[
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            s(&file),
+            "--username",
+            USER,
+            "--password",
+            PASSWORD,
+            &reg.host(),
+        ],
+    );
+    let mut c = command(&h, &reg, &["fetch", &reg.url("busybox")]);
+    c.env("REGISTRY_AUTH_FILE", &file);
+    let (code, out, err) = output(c);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(last_line(&out), busybox_digest());
+}
