@@ -25,6 +25,9 @@ mod layouts;
 #[path = "registry/proxy.rs"]
 mod proxy;
 
+#[path = "registry/gateway.rs"]
+mod gateway;
+
 #[path = "registry/auth.rs"]
 mod auth;
 #[path = "registry/errors.rs"]

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
+use crate::gateway::Gateway;
 use crate::server::{self, command, fetch_ok, hoist_fails, output, Kind, Registry, PASSWORD, USER};
 use crate::support::*;
 
@@ -40,17 +41,22 @@ fn login(
             &reg.host(),
         ],
     );
+    with_stdin(c, password)
+}
+
+/// Runs `c` with `input` and a newline on its stdin; (status code, stdout, stderr).
+fn with_stdin(mut c: std::process::Command, input: &str) -> (Option<i32>, String, String) {
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn hoist login");
+    let mut child = c.spawn().expect("spawn hoist");
     child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write the password");
-    let out = child.wait_with_output().expect("wait for hoist login");
+        .write_all(format!("{input}\n").as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for hoist");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -178,4 +184,117 @@ fn credentials_skopeo_wrote_through_registry_auth_file() {
     let (code, out, err) = output(c);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(last_line(&out), busybox_digest());
+}
+
+#[test]
+fn bearer_tokens_cached_per_scope_and_redirects_without_credentials() {
+    let reg = Registry::start(Kind::Plain);
+    reg.push(
+        &format!("oci:{}:latest", s(&busybox_layout())),
+        "busybox:latest",
+        &[],
+    );
+    let gw = Gateway::start(reg.port);
+    let h = server::hoist("reg-bearer");
+    let flags = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "--registries-conf".into(),
+            s(&reg.conf()).into(),
+            "--insecure-registry".into(),
+            gw.host(),
+        ];
+        v.extend(extra.iter().map(|e| (*e).to_owned()));
+        v
+    };
+    let run = |args: Vec<String>| {
+        let mut c = h.command();
+        crate::server::isolate(&mut c, &h);
+        c.args(args);
+        output(c)
+    };
+    let url = format!("docker://{}/busybox", gw.host());
+
+    let (code, _, err) = run(flags(&["fetch", &url]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "registry `{}`: authentication required",
+            gw.host()
+        )),
+        "{err}"
+    );
+
+    let file = h.path("auth.json");
+    let f = s(&file).to_owned();
+    // `hoist login` checks the password at the realm before it saves anything.
+    let login = |pw: &str| {
+        let mut c = h.command();
+        crate::server::isolate(&mut c, &h);
+        c.args(flags(&[
+            "--authfile",
+            &f,
+            "login",
+            "-u",
+            USER,
+            "--password-stdin",
+            &gw.host(),
+        ]));
+        with_stdin(c, pw)
+    };
+    let (code, _, err) = login("wrong");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("wrong credentials for {}", gw.host())),
+        "{err}"
+    );
+    assert!(!file.exists());
+    let (code, _, err) = login(PASSWORD);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(file.exists());
+
+    // Credentials for the realm, written as podman writes them.
+    let b64 = |s: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let write_auth = |pw: &str| {
+        std::fs::write(
+            &file,
+            serde_json::json!({"auths": {gw.host(): {"auth": b64(&format!("{USER}:{pw}"))}}})
+                .to_string(),
+        )
+        .expect("test setup");
+    };
+    write_auth("wrong");
+    let (code, _, err) = run(flags(&["--authfile", &f, "fetch", &url]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("wrong credentials for {}", gw.host())),
+        "{err}"
+    );
+    assert!(h.names().is_empty());
+
+    write_auth(PASSWORD);
+    let tokens_before = gw
+        .counters
+        .tokens
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let (code, out, err) = run(flags(&["--authfile", &f, "fetch", &url]));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(last_line(&out), busybox_digest());
+    let c = &gw.counters;
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(
+        c.tokens.load(Relaxed) - tokens_before,
+        1,
+        "one token for the repository's pull scope, used for the manifest and every blob"
+    );
+    assert!(
+        c.storage_requests.load(Relaxed) >= 2,
+        "config and layer redirected"
+    );
+    assert!(
+        !c.storage_saw_auth.load(Relaxed),
+        "the Authorization header must not follow a redirect"
+    );
 }
