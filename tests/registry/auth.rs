@@ -28,7 +28,7 @@ fn login(
     authfile: &str,
     password: &str,
 ) -> (Option<i32>, String, String) {
-    let mut c = command(
+    let c = command(
         h,
         reg,
         &[
@@ -186,65 +186,80 @@ fn credentials_skopeo_wrote_through_registry_auth_file() {
     assert_eq!(last_line(&out), busybox_digest());
 }
 
-#[test]
-fn bearer_tokens_cached_per_scope_and_redirects_without_credentials() {
-    let reg = Registry::start(Kind::Plain);
-    reg.push(
-        &format!("oci:{}:latest", s(&busybox_layout())),
-        "busybox:latest",
-        &[],
-    );
-    let gw = Gateway::start(reg.port);
-    let h = server::hoist("reg-bearer");
-    let flags = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = vec![
-            "--registries-conf".into(),
-            s(&reg.conf()).into(),
-            "--insecure-registry".into(),
-            gw.host(),
-        ];
-        v.extend(extra.iter().map(|e| (*e).to_owned()));
-        v
-    };
-    let run = |args: Vec<String>| {
-        let mut c = h.command();
-        crate::server::isolate(&mut c, &h);
-        c.args(args);
-        output(c)
-    };
-    let url = format!("docker://{}/busybox", gw.host());
+/// A plain registry with busybox behind a token gateway, and hoist for it.
+struct Bearer {
+    gw: Gateway,
+    reg: Registry,
+    h: Hoist,
+}
 
-    let (code, _, err) = run(flags(&["fetch", &url]));
+impl Bearer {
+    fn start(prefix: &str) -> Bearer {
+        let reg = Registry::start(Kind::Plain);
+        reg.push(
+            &format!("oci:{}:latest", s(&busybox_layout())),
+            "busybox:latest",
+            &[],
+        );
+        Bearer {
+            gw: Gateway::start(reg.port),
+            reg,
+            h: server::hoist(prefix),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = self.h.command();
+        crate::server::isolate(&mut c, &self.h);
+        c.args(["--registries-conf", s(&self.reg.conf())]);
+        c.args(["--insecure-registry", &self.gw.host()]);
+        c.args(args);
+        c
+    }
+
+    fn url(&self) -> String {
+        format!("docker://{}/busybox", self.gw.host())
+    }
+
+    /// Credentials for the gateway, written as podman writes them.
+    fn write_auth(&self, file: &std::path::Path, password: &str) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
+        let doc = serde_json::json!({"auths": {self.gw.host(): {"auth": auth}}});
+        std::fs::write(file, doc.to_string()).expect("test setup");
+    }
+}
+
+#[test]
+fn bearer_login_and_refusals() {
+    let b = Bearer::start("reg-bearer-login");
+    let (code, _, err) = output(b.command(&["fetch", &b.url()]));
     assert_eq!(code, Some(1), "{err}");
+    let host = b.gw.host();
     assert!(
-        err.contains(&format!(
-            "registry `{}`: authentication required",
-            gw.host()
-        )),
+        err.contains(&format!("registry `{host}`: authentication required")),
         "{err}"
     );
 
-    let file = h.path("auth.json");
-    let f = s(&file).to_owned();
     // `hoist login` checks the password at the realm before it saves anything.
+    let file = b.h.path("auth.json");
+    let f = s(&file);
     let login = |pw: &str| {
-        let mut c = h.command();
-        crate::server::isolate(&mut c, &h);
-        c.args(flags(&[
+        let args = [
             "--authfile",
-            &f,
+            f,
             "login",
             "-u",
             USER,
             "--password-stdin",
-            &gw.host(),
-        ]));
-        with_stdin(c, pw)
+            &host,
+        ];
+        with_stdin(b.command(&args), pw)
     };
     let (code, _, err) = login("wrong");
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains(&format!("wrong credentials for {}", gw.host())),
+        err.contains(&format!("wrong credentials for {host}")),
         "{err}"
     );
     assert!(!file.exists());
@@ -252,40 +267,28 @@ fn bearer_tokens_cached_per_scope_and_redirects_without_credentials() {
     assert_eq!(code, Some(0), "{err}");
     assert!(file.exists());
 
-    // Credentials for the realm, written as podman writes them.
-    let b64 = |s: &str| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(s)
-    };
-    let write_auth = |pw: &str| {
-        std::fs::write(
-            &file,
-            serde_json::json!({"auths": {gw.host(): {"auth": b64(&format!("{USER}:{pw}"))}}})
-                .to_string(),
-        )
-        .expect("test setup");
-    };
-    write_auth("wrong");
-    let (code, _, err) = run(flags(&["--authfile", &f, "fetch", &url]));
+    b.write_auth(&file, "wrong");
+    let (code, _, err) = output(b.command(&["--authfile", f, "fetch", &b.url()]));
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains(&format!("wrong credentials for {}", gw.host())),
+        err.contains(&format!("wrong credentials for {host}")),
         "{err}"
     );
-    assert!(h.names().is_empty());
+    assert!(b.h.names().is_empty());
+}
 
-    write_auth(PASSWORD);
-    let tokens_before = gw
-        .counters
-        .tokens
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let (code, out, err) = run(flags(&["--authfile", &f, "fetch", &url]));
+#[test]
+fn bearer_tokens_cached_per_scope_and_redirects_without_credentials() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let b = Bearer::start("reg-bearer");
+    let file = b.h.path("auth.json");
+    b.write_auth(&file, PASSWORD);
+    let (code, out, err) = output(b.command(&["--authfile", s(&file), "fetch", &b.url()]));
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(last_line(&out), busybox_digest());
-    let c = &gw.counters;
-    use std::sync::atomic::Ordering::Relaxed;
+    let c = &b.gw.counters;
     assert_eq!(
-        c.tokens.load(Relaxed) - tokens_before,
+        c.tokens.load(Relaxed),
         1,
         "one token for the repository's pull scope, used for the manifest and every blob"
     );
