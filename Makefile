@@ -133,6 +133,7 @@ else
 bench: deps image
 endif
 	RUNTIME='$(RUNTIME)' PEERS='$(PEERS)' IMAGE='$(IMAGE)' benches/run.sh
+	HOIST=target/release/hoist IMAGE='$(IMAGE)' benches/fetch.sh
 
 # The fuzz targets on stable Rust (no sanitizer): each runs FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
