@@ -43,13 +43,12 @@ impl Store {
         let results: Vec<Mutex<Option<Result<PathBuf, StoreError>>>> =
             pairs.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
-        let worker = || loop {
-            let Some(&i) = missing.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                break;
-            };
-            let (layer, diff_id) = pairs[i];
-            let r = self.unpack_one(layer, diff_id, &open);
-            *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        let worker = || {
+            while let Some(&i) = missing.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let (layer, diff_id) = pairs[i];
+                let r = self.unpack_one(layer, diff_id, &open);
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            }
         };
         if jobs > 1 {
             std::thread::scope(|s| {
