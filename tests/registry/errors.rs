@@ -171,3 +171,26 @@ fn registry_that_stops_mid_blob() {
         "the store is exactly as before"
     );
 }
+
+#[test]
+fn manifest_changed_on_the_registry_disk() {
+    let reg = pushed_busybox(Kind::Plain);
+    let (h, before) = store_with_content("reg-manifest");
+    let manifest = busybox_digest();
+    let path = reg.blob_file(&manifest);
+    // Still valid JSON, other bytes: a space at the end.
+    let mut bytes = std::fs::read(&path).expect("the registry's manifest file");
+    bytes.push(b' ');
+    std::fs::write(&path, &bytes).expect("change it");
+    let err = hoist_fails(&h, &reg, &["fetch", &reg.url("busybox")]);
+    let actual = hoist::image::digest::Digest::of(&bytes);
+    assert!(
+        err.ends_with(&format!(
+            "manifest `{}/busybox:latest`: the registry says its digest is {manifest}, \
+             but it hashes to {actual}",
+            reg.host(),
+        )),
+        "{err}"
+    );
+    assert_eq!(snapshot(&h.store()), before);
+}
