@@ -194,7 +194,7 @@ struct Bearer {
 }
 
 impl Bearer {
-    fn start(prefix: &str) -> Bearer {
+    fn start(prefix: &str, open_ping: bool) -> Bearer {
         let reg = Registry::start(Kind::Plain);
         reg.push(
             &format!("oci:{}:latest", s(&busybox_layout())),
@@ -202,7 +202,7 @@ impl Bearer {
             &[],
         );
         Bearer {
-            gw: Gateway::start(reg.port),
+            gw: Gateway::start_with(reg.port, open_ping),
             reg,
             h: server::hoist(prefix),
         }
@@ -232,7 +232,7 @@ impl Bearer {
 
 #[test]
 fn bearer_login_and_refusals() {
-    let b = Bearer::start("reg-bearer-login");
+    let b = Bearer::start("reg-bearer-login", false);
     let (code, _, err) = output(b.command(&["fetch", &b.url()]));
     assert_eq!(code, Some(1), "{err}");
     let host = b.gw.host();
@@ -280,7 +280,8 @@ fn bearer_login_and_refusals() {
 #[test]
 fn bearer_tokens_cached_per_scope_and_redirects_without_credentials() {
     use std::sync::atomic::Ordering::Relaxed;
-    let b = Bearer::start("reg-bearer");
+    // The ping is let through: the challenge is learnt from the manifest's 401.
+    let b = Bearer::start("reg-bearer", true);
     let file = b.h.path("auth.json");
     b.write_auth(&file, PASSWORD);
     let (code, out, err) = output(b.command(&["--authfile", s(&file), "fetch", &b.url()]));

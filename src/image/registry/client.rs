@@ -12,14 +12,15 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use ureq::http::Response;
 use ureq::{Agent, Body, BodyReader};
 
 use super::auth::Credentials;
-use super::challenge::{self, Challenge};
+use super::token::{scheme_of, Scheme};
+use super::wire::{is_tls_error, join_url};
 use super::{auth, conf, tls, Options, RegistryError};
 use crate::image::digest::{Digest, DigestError};
 use crate::image::source::{DOCKER_LIST, DOCKER_MANIFEST, MAX_JSON_BLOB, OCI_INDEX, OCI_MANIFEST};
@@ -27,22 +28,9 @@ use crate::image::source::{DOCKER_LIST, DOCKER_MANIFEST, MAX_JSON_BLOB, OCI_INDE
 /// How many redirects a request may take (containers/image allows 10; a blob is
 /// redirected once, to storage).
 const MAX_REDIRECTS: usize = 5;
-/// The most of an error body (or token response) hoist reads.
-const MAX_SMALL_BODY: u64 = 1 << 20;
 /// Docker Hub's API lives on another host than its name.
 const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
-
-/// How the registry wants requests authorised, as its `/v2/` ping said.
-#[derive(Clone, Debug)]
-enum Scheme {
-    Anonymous,
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-    },
-}
 
 /// A manifest as the registry served it.
 #[derive(Clone, Debug)]
@@ -54,7 +42,7 @@ pub struct Manifest {
 }
 
 /// What a request was for, to name it in errors.
-enum What<'a> {
+pub(super) enum What<'a> {
     Ping,
     Manifest {
         repository: &'a str,
@@ -69,11 +57,12 @@ enum What<'a> {
 pub struct Client {
     agent: Agent,
     /// The registry as the user named it (`HOST[:PORT]`).
-    host: String,
+    pub(super) host: String,
     /// `https://API-HOST` or `http://API-HOST`.
-    base: String,
-    creds: Option<Credentials>,
-    scheme: Scheme,
+    pub(super) base: String,
+    pub(super) creds: Option<Credentials>,
+    /// What the ping's challenge asked for; a later 401 may teach another.
+    scheme: RwLock<Scheme>,
     /// Bearer tokens by scope.
     tokens: Mutex<HashMap<String, String>>,
 }
@@ -126,10 +115,10 @@ impl Client {
                         host: host.to_owned(),
                         base,
                         creds: creds.clone(),
-                        scheme: Scheme::Anonymous,
+                        scheme: RwLock::new(Scheme::Anonymous),
                         tokens: Mutex::new(HashMap::new()),
                     };
-                    c.scheme = c.ping_scheme(resp)?;
+                    c.scheme = RwLock::new(c.ping_scheme(resp)?);
                     return Ok(c);
                 }
                 Err(e) => last = Some(e),
@@ -154,38 +143,17 @@ impl Client {
         let url = format!("{}/v2/", self.base);
         match resp.status().as_u16() {
             200..=299 => Ok(Scheme::Anonymous),
-            401 => {
-                let headers: Vec<String> = resp
-                    .headers()
-                    .get_all("www-authenticate")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok().map(str::to_owned))
-                    .collect();
-                let all: Vec<Challenge> =
-                    headers.iter().flat_map(|h| challenge::parse(h)).collect();
-                if let Some(c) = all.iter().find(|c| c.scheme == "bearer") {
-                    if let Some(realm) = c.param("realm") {
-                        return Ok(Scheme::Bearer {
-                            realm: realm.to_owned(),
-                            service: c.param("service").map(str::to_owned),
-                        });
-                    }
-                }
-                if all.iter().any(|c| c.scheme == "basic") {
-                    return Ok(Scheme::Basic);
-                }
-                Err(RegistryError::Challenge {
-                    host: self.host.clone(),
-                    header: headers.join(", "),
-                })
-            }
+            401 => scheme_of(&resp).map_err(|header| RegistryError::Challenge {
+                host: self.host.clone(),
+                header,
+            }),
             _ => Err(self.status_error(&url, resp, &What::Ping)),
         }
     }
 
     /// Checks that the client's credentials are accepted (`hoist login`).
     pub fn check_login(&self) -> Result<(), RegistryError> {
-        match &self.scheme {
+        match self.scheme() {
             Scheme::Anonymous => Ok(()),
             Scheme::Basic => {
                 let url = format!("{}/v2/", self.base);
@@ -201,13 +169,20 @@ impl Client {
                 }
             }
             Scheme::Bearer { realm, service } => {
-                self.fetch_token(realm, service.as_deref(), None).map(drop)
+                self.fetch_token(&realm, service.as_deref(), None).map(drop)
             }
         }
     }
 
+    fn scheme(&self) -> Scheme {
+        self.scheme
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// `repository:PATH:pull`
-    fn scope(path: &str) -> String {
+    pub(super) fn scope(path: &str) -> String {
         format!("repository:{path}:pull")
     }
 
@@ -303,47 +278,6 @@ impl Client {
         Ok((resp.into_body().into_reader(), len))
     }
 
-    /// The tags of repository `path` (the first 20), or `None` when the registry does
-    /// not know the repository.
-    fn tags(&self, path: &str) -> Result<Option<Vec<String>>, RegistryError> {
-        let url = format!("{}/v2/{path}/tags/list?n=20", self.base);
-        let scope = Self::scope(path);
-        let resp = self.send(&url, None, self.authorization(&scope)?)?;
-        match resp.status().as_u16() {
-            200..=299 => {}
-            404 => return Ok(None),
-            s => {
-                return Err(RegistryError::Status {
-                    url,
-                    status: s,
-                    detail: String::new(),
-                })
-            }
-        }
-        #[derive(serde::Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let mut body = Vec::new();
-        resp.into_body()
-            .into_reader()
-            .take(MAX_SMALL_BODY)
-            .read_to_end(&mut body)
-            .map_err(|source| RegistryError::Body {
-                url: url.clone(),
-                source,
-            })?;
-        let t: Tags = serde_json::from_slice(&body).map_err(|e| RegistryError::Status {
-            url,
-            status: 200,
-            detail: format!(": bad JSON: {e}"),
-        })?;
-        let mut tags = t.tags.unwrap_or_default();
-        tags.truncate(20);
-        Ok(Some(tags))
-    }
-
     /// GET with authorisation; a 2xx response (after redirects) or the error.
     fn get(
         &self,
@@ -357,10 +291,20 @@ impl Client {
             let authz = self.authorization(scope)?;
             let resp = self.send(url, accept, authz)?;
             match resp.status().as_u16() {
-                401 if !renewed && matches!(self.scheme, Scheme::Bearer { .. }) => {
-                    // The token may have expired mid-fetch: one more, then give up.
-                    self.tokens_lock().remove(scope);
+                401 if !renewed => {
                     renewed = true;
+                    // A registry may let the ping through and challenge only here, or
+                    // name another realm: learn the challenge. A Bearer token may have
+                    // expired mid-fetch. Either way, one more try.
+                    let current = self.scheme();
+                    let learnt = scheme_of(&resp).ok();
+                    let changed = learnt.as_ref().is_some_and(|l| *l != current);
+                    if let Some(l) = learnt.filter(|_| changed) {
+                        *self.scheme.write().unwrap_or_else(|p| p.into_inner()) = l;
+                    } else if !matches!(current, Scheme::Bearer { .. }) {
+                        return Err(self.unauthorized());
+                    }
+                    self.tokens_lock().remove(scope);
                 }
                 401 => return Err(self.unauthorized()),
                 _ => return self.follow(url, resp, accept, what),
@@ -400,7 +344,7 @@ impl Client {
         })
     }
 
-    fn send(
+    pub(super) fn send(
         &self,
         url: &str,
         accept: Option<&str>,
@@ -420,8 +364,8 @@ impl Client {
     }
 
     /// The Authorization header for a request in `scope`.
-    fn authorization(&self, scope: &str) -> Result<Option<String>, RegistryError> {
-        match &self.scheme {
+    pub(super) fn authorization(&self, scope: &str) -> Result<Option<String>, RegistryError> {
+        match self.scheme() {
             Scheme::Anonymous => Ok(None),
             Scheme::Basic => Ok(self.creds.as_ref().map(Credentials::basic_header)),
             Scheme::Bearer { realm, service } => {
@@ -430,7 +374,7 @@ impl Client {
                 if let Some(t) = tokens.get(scope) {
                     return Ok(Some(format!("Bearer {t}")));
                 }
-                let t = self.fetch_token(realm, service.as_deref(), Some(scope))?;
+                let t = self.fetch_token(&realm, service.as_deref(), Some(scope))?;
                 tokens.insert(scope.to_owned(), t.clone());
                 Ok(Some(format!("Bearer {t}")))
             }
@@ -442,68 +386,7 @@ impl Client {
         self.tokens.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A token from the realm (the Docker token protocol: GET with `service` and
-    /// `scope`, Basic credentials when hoist has some).
-    fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scope: Option<&str>,
-    ) -> Result<String, RegistryError> {
-        let mut query = Vec::new();
-        if let Some(s) = service {
-            query.push(format!("service={}", encode(s)));
-        }
-        if let Some(s) = scope {
-            query.push(format!("scope={}", encode(s)));
-        }
-        let url = if query.is_empty() {
-            realm.to_owned()
-        } else {
-            let sep = if realm.contains('?') { '&' } else { '?' };
-            format!("{realm}{sep}{}", query.join("&"))
-        };
-        let token_err = |reason: String| RegistryError::Token {
-            realm: realm.to_owned(),
-            reason,
-        };
-        let resp = self.send(
-            &url,
-            None,
-            self.creds.as_ref().map(Credentials::basic_header),
-        )?;
-        match resp.status().as_u16() {
-            200..=299 => {}
-            401 | 403 => return Err(self.unauthorized()),
-            s => return Err(token_err(format!("HTTP {s}"))),
-        }
-        #[derive(serde::Deserialize)]
-        struct TokenResponse {
-            #[serde(default)]
-            token: String,
-            #[serde(default)]
-            access_token: String,
-        }
-        let mut body = Vec::new();
-        resp.into_body()
-            .into_reader()
-            .take(MAX_SMALL_BODY)
-            .read_to_end(&mut body)
-            .map_err(|e| token_err(e.to_string()))?;
-        let t: TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| token_err(format!("bad JSON: {e}")))?;
-        let token = if t.token.is_empty() {
-            t.access_token
-        } else {
-            t.token
-        };
-        if token.is_empty() {
-            return Err(token_err("no token in the response".into()));
-        }
-        Ok(token)
-    }
-
-    fn unauthorized(&self) -> RegistryError {
+    pub(super) fn unauthorized(&self) -> RegistryError {
         if self.creds.is_some() {
             RegistryError::WrongCredentials {
                 host: self.host.clone(),
@@ -513,205 +396,5 @@ impl Client {
                 host: self.host.clone(),
             }
         }
-    }
-
-    /// The error for an unexpected status, named by the registry's error codes.
-    fn status_error(&self, url: &str, resp: Response<Body>, what: &What<'_>) -> RegistryError {
-        let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        let _ = resp
-            .into_body()
-            .into_reader()
-            .take(MAX_SMALL_BODY)
-            .read_to_end(&mut body);
-        let codes = error_codes(&body);
-        let has = |c: &str| codes.iter().any(|(code, _)| code == c);
-        let host = self.host.clone();
-        match what {
-            What::Manifest {
-                repository,
-                reference,
-            } => {
-                if has("NAME_UNKNOWN") {
-                    return RegistryError::NameUnknown {
-                        host,
-                        repository: (*repository).to_owned(),
-                    };
-                }
-                if status == 404 || has("MANIFEST_UNKNOWN") {
-                    // Registries answer MANIFEST_UNKNOWN for unknown repositories too;
-                    // the tag list tells the two apart.
-                    let known = match self.tags(repository) {
-                        Ok(None) => {
-                            return RegistryError::NameUnknown {
-                                host,
-                                repository: (*repository).to_owned(),
-                            }
-                        }
-                        Ok(Some(t)) if t.is_empty() => "it has no tags".to_owned(),
-                        Ok(Some(t)) => format!("tags: {}", t.join(", ")),
-                        Err(_) => "unknown tag or digest".to_owned(),
-                    };
-                    return RegistryError::ManifestUnknown {
-                        host,
-                        repository: (*repository).to_owned(),
-                        reference: (*reference).to_owned(),
-                        known,
-                    };
-                }
-            }
-            What::Blob { repository, digest } => {
-                if status == 404 || has("BLOB_UNKNOWN") {
-                    return RegistryError::BlobUnknown {
-                        host,
-                        repository: (*repository).to_owned(),
-                        digest: digest.to_string(),
-                    };
-                }
-            }
-            What::Ping => {}
-        }
-        if status == 403 || has("DENIED") {
-            if let What::Manifest { repository, .. } | What::Blob { repository, .. } = what {
-                return RegistryError::Denied {
-                    host,
-                    repository: (*repository).to_owned(),
-                };
-            }
-        }
-        let detail = codes
-            .iter()
-            .map(|(c, m)| {
-                if m.is_empty() {
-                    c.clone()
-                } else {
-                    format!("{c} ({m})")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        RegistryError::Status {
-            url: url.to_owned(),
-            status,
-            detail: if detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {detail}")
-            },
-        }
-    }
-}
-
-/// Whether a connection failed in the TLS handshake (rustls reports through io errors
-/// of kind InvalidData).
-fn is_tls_error(e: &ureq::Error) -> bool {
-    match e {
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
-        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
-        _ => false,
-    }
-}
-
-/// The `errors[].code` and `.message` of a distribution error body.
-fn error_codes(body: &[u8]) -> Vec<(String, String)> {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        #[serde(default)]
-        errors: Vec<ErrorEntry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorEntry {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    serde_json::from_slice::<Errors>(body)
-        .map(|e| e.errors.into_iter().map(|x| (x.code, x.message)).collect())
-        .unwrap_or_default()
-}
-
-/// Resolves a Location header against the URL that answered with it.
-fn join_url(base: &str, location: &str) -> Option<String> {
-    if location.starts_with("https://") || location.starts_with("http://") {
-        return Some(location.to_owned());
-    }
-    let (scheme, rest) = base.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    if let Some(l) = location.strip_prefix("//") {
-        return (!l.is_empty()).then(|| format!("{scheme}://{l}"));
-    }
-    if location.starts_with('/') {
-        return Some(format!("{scheme}://{authority}{location}"));
-    }
-    if location.is_empty() {
-        return None;
-    }
-    let path = rest[authority.len()..]
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default();
-    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
-    Some(format!("{scheme}://{authority}{dir}{location}"))
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn joins_locations() {
-        let b = "https://reg:5000/v2/a/blobs/sha256:x?y=1";
-        assert_eq!(
-            join_url(b, "https://s3.example/obj?sig=1").as_deref(),
-            Some("https://s3.example/obj?sig=1")
-        );
-        assert_eq!(
-            join_url(b, "/other/path").as_deref(),
-            Some("https://reg:5000/other/path")
-        );
-        assert_eq!(
-            join_url(b, "//cdn.example/x").as_deref(),
-            Some("https://cdn.example/x")
-        );
-        assert_eq!(
-            join_url(b, "data").as_deref(),
-            Some("https://reg:5000/v2/a/blobs/data")
-        );
-        assert_eq!(join_url("http://h", "x").as_deref(), Some("http://h/x"));
-        assert_eq!(join_url(b, ""), None);
-    }
-
-    #[test]
-    fn encodes_queries() {
-        assert_eq!(
-            encode("repository:library/busybox:pull"),
-            "repository:library/busybox:pull"
-        );
-        assert_eq!(encode("a b&c=d"), "a%20b%26c%3Dd");
-    }
-
-    #[test]
-    fn reads_error_codes() {
-        let b =
-            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
-        assert_eq!(
-            error_codes(b),
-            vec![("MANIFEST_UNKNOWN".to_owned(), "manifest unknown".to_owned())]
-        );
-        assert!(error_codes(b"<html>").is_empty());
     }
 }

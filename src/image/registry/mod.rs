@@ -11,6 +11,8 @@
 //!   `auth.json`, `~/.docker/config.json`; what `hoist login`/`logout` write.
 //! - [`conf`]: `registries.conf` (`insecure = true`).
 //! - [`tls`]: the system roots plus `certs.d/HOST:PORT/*.crt`.
+//! - `token`: the Bearer token flow; `status`: refusals turned into errors; `wire`:
+//!   URL, error-body and TLS-error helpers.
 //!
 //! The client is blocking (ureq) and `Sync`: the store pulls several layers at once
 //! from threads sharing one client.
@@ -19,7 +21,10 @@ pub mod auth;
 pub mod challenge;
 pub mod client;
 pub mod conf;
+mod status;
 pub mod tls;
+mod token;
+mod wire;
 
 use std::io;
 use std::path::PathBuf;
