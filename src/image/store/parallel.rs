@@ -136,3 +136,81 @@ impl<R: Read> Read for Watched<'_, R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::digest::{Digest, DigestError};
+    use crate::image::store::progress::NoProgress;
+    use crate::image::store::Store;
+
+    fn blob(i: u8, len: usize) -> (Vec<u8>, Expected) {
+        let bytes = vec![i; len];
+        let exp = Expected {
+            digest: Digest::of(&bytes),
+            size: len as u64,
+        };
+        (bytes, exp)
+    }
+
+    fn blob_files(store: &Store) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(store.images_dir().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn stages_all_or_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let blobs: Vec<_> = (1..=6).map(|i| blob(i, 100_000 * usize::from(i))).collect();
+        let exps: Vec<Expected> = blobs.iter().map(|(_, e)| e.clone()).collect();
+        let source = |exp: &Expected| {
+            let (bytes, _) = blobs.iter().find(|(_, e)| e == exp).unwrap();
+            // Blob 4 is corrupt on its way in.
+            let mut b = bytes.clone();
+            if b[0] == 4 {
+                b[10] ^= 1;
+            }
+            Ok::<_, StoreError>(std::io::Cursor::new(b))
+        };
+
+        let mut batch = store.batch();
+        let e = batch
+            .stage_parallel(&exps, 3, source, &NoProgress)
+            .unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Verify(DigestError::Mismatch { digest, .. }) if *digest == exps[3].digest),
+            "{e}"
+        );
+        drop(batch);
+        assert!(blob_files(&store).is_empty(), "temp files removed");
+
+        // Without the corrupt blob (and with a duplicate), all are staged and renamed in.
+        let good: Vec<Expected> = exps
+            .iter()
+            .filter(|e| **e != exps[3])
+            .chain([&exps[0]])
+            .cloned()
+            .collect();
+        let mut batch = store.batch();
+        let n = batch.stage_parallel(&good, 4, source, &NoProgress).unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(batch.commit().unwrap(), 5);
+        let mut want: Vec<String> = good[..5]
+            .iter()
+            .map(|e| e.digest.hex().to_owned())
+            .collect();
+        want.sort();
+        assert_eq!(blob_files(&store), want);
+        // Present blobs are not copied again.
+        let mut batch = store.batch();
+        assert_eq!(
+            batch.stage_parallel(&good, 4, source, &NoProgress).unwrap(),
+            0
+        );
+    }
+}
