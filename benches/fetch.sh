@@ -87,8 +87,9 @@ cp -a "$IMAGE/rootfs/." "$bundle/rootfs/"
 umoci repack --refresh-bundle --image "$layout:bench" "$bundle"
 for i in $(seq "$LAYERS"); do
     mkdir -p "$bundle/rootfs/data"
-    openssl enc -aes-256-ctr -nosalt -pass "pass:hoist-bench-$i" -in /dev/zero 2>/dev/null |
-        head -c "$((LAYER_MIB << 20))" >"$bundle/rootfs/data/noise-$i"
+    head -c "$((LAYER_MIB << 20))" /dev/zero |
+        openssl enc -aes-256-ctr -nosalt -pass "pass:hoist-bench-$i" 2>/dev/null \
+            >"$bundle/rootfs/data/noise-$i"
     umoci repack --refresh-bundle --image "$layout:bench" "$bundle"
 done
 umoci config --image "$layout:bench" --config.cmd /bin/sh
@@ -153,7 +154,7 @@ fastest_name=skopeo+umoci
 {
     echo "| command | mean | ± σ | min | max |"
     echo "|---|---|---|---|---|"
-    jq -r '.results[] | "| \(.command) | \(.mean * 1000 | round) ms | \(.stddev * 1000 | round) ms | \(.min * 1000 | round) ms | \(.max * 1000 | round) ms |"' \
+    jq -r '.results[] | "| \(.command) | \(.mean * 1000 | round) ms | \((.stddev // 0) * 1000 | round) ms | \(.min * 1000 | round) ms | \(.max * 1000 | round) ms |"' \
         "$OUT/fetch.json"
     echo
     echo "Fetch + unpack of a $((LAYERS + 1))-layer image (busybox + $LAYERS x $LAYER_MIB MiB," \
