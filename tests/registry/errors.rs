@@ -194,3 +194,20 @@ fn manifest_changed_on_the_registry_disk() {
     );
     assert_eq!(snapshot(&h.store()), before);
 }
+
+#[test]
+fn blob_missing_from_the_registry() {
+    let reg = pushed_busybox(Kind::Plain);
+    let (h, before) = store_with_content("reg-missing");
+    let layer = busybox_layer();
+    std::fs::remove_file(reg.blob_file(&layer)).expect("remove the registry's blob file");
+    let err = hoist_fails(&h, &reg, &["fetch", &reg.url("busybox")]);
+    assert!(
+        err.ends_with(&format!(
+            "registry `{}`: blob {layer} not found in `busybox`",
+            reg.host()
+        )),
+        "{err}"
+    );
+    assert_eq!(snapshot(&h.store()), before);
+}

@@ -211,3 +211,47 @@ fn manifest_list_of_two_platforms() {
     assert!(err.contains("linux/arm64, linux/amd64"), "{err}");
     assert_eq!(snapshot(&h.store()), before);
 }
+
+#[test]
+fn concurrent_fetches_of_one_image() {
+    let reg = Registry::start(Kind::Plain);
+    let h = server::hoist("reg-concurrent");
+    let l = Layout::new(&h.path("layout"));
+    let layers: Vec<_> = (0..4)
+        .map(|i| {
+            let name = format!("f{i}");
+            (
+                tar(&[Entry::File(&name, &noise(10 + i, 1 << 20))]),
+                Compression::Gzip,
+            )
+        })
+        .collect();
+    let desc = l.image(&layers, "amd64", "concurrent");
+    l.tag("c", &desc);
+    reg.push(&l.source("c"), "c:latest", &[]);
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            server::command(&h, &reg, &["fetch", &reg.url("c")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn hoist")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("wait for hoist");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            last_line(&String::from_utf8_lossy(&out.stdout)),
+            digest_of(&desc)
+        );
+    }
+    assert_eq!(h.layers().len(), 4);
+    assert_eq!(h.names(), [format!("{}/c:latest", reg.host())]);
+    // Nothing left behind: every file in blobs/ is a blob of the image.
+    assert_eq!(h.blobs().len(), 6, "{:?}", h.blobs());
+}

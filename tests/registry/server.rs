@@ -344,6 +344,8 @@ pub fn fetch_ok(h: &Hoist, reg: &Registry, args: &[&str]) -> String {
         "hoist {all:?} failed: {err}\nregistry log: {}",
         reg.log()
     );
+    // No progress bars, no chatter: stderr is not a terminal here.
+    assert_eq!(err, "", "hoist {all:?} wrote to stderr");
     out.lines().last().unwrap_or_default().to_owned()
 }
 
