@@ -22,6 +22,14 @@ pub enum Kind {
     Htpasswd,
     /// HTTPS with a certificate from a CA the test made.
     Tls,
+    /// HTTPS that also wants a client certificate signed by that CA.
+    MutualTls,
+}
+
+impl Kind {
+    fn tls(self) -> bool {
+        matches!(self, Kind::Tls | Kind::MutualTls)
+    }
 }
 
 pub struct Registry {
@@ -53,8 +61,8 @@ impl Registry {
             let line = run_tool(&h, &["-Bbn", USER, PASSWORD]);
             std::fs::write(tmp.path().join("htpasswd"), line).expect("write htpasswd");
         }
-        if kind == Kind::Tls {
-            make_certs(tmp.path());
+        if kind.tls() {
+            make_certs(tmp.path(), kind == Kind::MutualTls);
         }
         // The port is free when picked; another process may take it before the
         // registry binds it, so a registry that dies at once is started again.
@@ -80,10 +88,16 @@ impl Registry {
                 };
                 // An empty registries.conf, so that the host's never counts.
                 std::fs::write(reg.conf(), "").expect("write registries.conf");
-                if kind == Kind::Tls {
+                if kind.tls() {
                     let d = reg.certs_dir().join(reg.host());
                     std::fs::create_dir_all(&d).expect("make certs.d");
                     std::fs::copy(reg.ca(), d.join("ca.crt")).expect("copy the CA");
+                    if kind == Kind::MutualTls {
+                        for f in ["client.cert", "client.key"] {
+                            std::fs::copy(reg.tmp.path().join(f), d.join(f))
+                                .expect("copy the client certificate");
+                        }
+                    }
                 }
                 return reg;
             }
@@ -129,7 +143,7 @@ impl Registry {
             Kind::Plain | Kind::Htpasswd => {
                 v.extend(["--insecure-registry".to_owned(), self.host()]);
             }
-            Kind::Tls => {
+            Kind::Tls | Kind::MutualTls => {
                 v.extend(["--certs-dir".to_owned(), s(&self.certs_dir()).to_owned()]);
             }
         }
@@ -141,7 +155,7 @@ impl Registry {
         let skopeo = require("skopeo", "skopeo");
         let mut args: Vec<String> = vec!["copy".into(), "--quiet".into()];
         match self.kind {
-            Kind::Tls => {
+            Kind::Tls | Kind::MutualTls => {
                 let d = self.certs_dir().join(self.host());
                 args.push(format!("--dest-cert-dir={}", s(&d)));
             }
@@ -200,12 +214,15 @@ fn config_yaml(dir: &Path, port: u16, kind: Kind) -> String {
          http:\n  addr: 127.0.0.1:{port}\n",
         s(&dir.join("data"))
     );
-    if kind == Kind::Tls {
+    if kind.tls() {
         c.push_str(&format!(
-            "  tls: {{certificate: {}, key: {}}}\n",
+            "  tls:\n    certificate: {}\n    key: {}\n",
             s(&dir.join("server.crt")),
             s(&dir.join("server.key"))
         ));
+        if kind == Kind::MutualTls {
+            c.push_str(&format!("    clientcas: [{}]\n", s(&dir.join("ca.crt"))));
+        }
     }
     if kind == Kind::Htpasswd {
         c.push_str(&format!(
@@ -216,73 +233,66 @@ fn config_yaml(dir: &Path, port: u16, kind: Kind) -> String {
     c
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it (openssl, P-256).
-fn make_certs(dir: &Path) {
+/// A CA and a server certificate for 127.0.0.1 signed by it (openssl, P-256), and with
+/// `client`, a client certificate signed by it (client.cert, client.key).
+fn make_certs(dir: &Path, client: bool) {
     let openssl = require("openssl", "openssl");
     let p = |n: &str| s(&dir.join(n)).to_owned();
-    run_tool(
-        &openssl,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &p("ca.key"),
-            "-out",
-            &p("ca.crt"),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=hoist test CA",
-        ],
-    );
-    run_tool(
-        &openssl,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &p("server.key"),
-            "-out",
-            &p("server.csr"),
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write ext");
-    run_tool(
-        &openssl,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &p("server.csr"),
-            "-CA",
-            &p("ca.crt"),
-            "-CAkey",
-            &p("ca.key"),
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    let (ca_key, ca_crt) = (p("ca.key"), p("ca.crt"));
+    ca.extend(["-keyout", &ca_key, "-out", &ca_crt, "-days", "2"]);
+    ca.extend(["-subj", "/CN=hoist test CA"]);
+    run_tool(&openssl, &ca);
+    // A key and a certificate for `subject`, signed by the CA, with `ext` extensions.
+    let signed = |name: &str, cert: &str, subject: &str, ext: &str| {
+        let (key, csr, cnf, crt) = (
+            p(&format!("{name}.key")),
+            p(&format!("{name}.csr")),
+            p(&format!("{name}.cnf")),
+            p(cert),
+        );
+        std::fs::write(&cnf, ext).expect("write extensions");
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", subject]);
+        run_tool(&openssl, &req);
+        let mut sign = vec![
+            "x509", "-req", "-in", &csr, "-CA", &ca_crt, "-CAkey", &ca_key,
+        ];
+        sign.extend([
             "-CAcreateserial",
             "-out",
-            &p("server.crt"),
+            &crt,
             "-days",
             "2",
             "-extfile",
-            &p("ext.cnf"),
-        ],
+            &cnf,
+        ]);
+        run_tool(&openssl, &sign);
+    };
+    signed(
+        "server",
+        "server.crt",
+        "/CN=127.0.0.1",
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
     );
+    if client {
+        signed(
+            "client",
+            "client.cert",
+            "/CN=hoist test client",
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+        );
+    }
 }
 
 /// hoist against a private store, with no credentials or registry settings of the host's

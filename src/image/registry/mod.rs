@@ -67,7 +67,7 @@ pub enum RegistryError {
         #[source]
         source: Box<ureq::Error>,
     },
-    #[error("TLS with registry `{host}` failed (a plain HTTP registry, or a certificate not trusted? see --insecure-registry and --certs-dir)")]
+    #[error("TLS with registry `{host}` failed (a plain HTTP registry? a certificate not trusted, or a client certificate wanted? see --insecure-registry and --certs-dir)")]
     Tls {
         host: String,
         #[source]
