@@ -5,7 +5,8 @@
 //! (`[registries.insecure] registries = ["HOST", …]`). Other settings are ignored.
 //!
 //! As in containers/image, the entry whose prefix is the longest match of the
-//! reference (`HOST[:PORT]/REPO`, on a path boundary) decides.
+//! reference (`HOST[:PORT]/REPO`, on a path boundary) decides; the default file's
+//! drop-ins (`registries.conf.d/*.conf`) count after it.
 
 use std::path::{Path, PathBuf};
 
@@ -51,19 +52,47 @@ pub struct RegistriesConf {
 }
 
 impl RegistriesConf {
-    /// Reads `path`; a missing default file is an empty configuration, a missing file
-    /// named by the user an error.
+    /// Reads `path`, or without one the default file and its drop-ins
+    /// (`registries.conf.d/*.conf`, in name order, later entries winning ties). A
+    /// missing default file is an empty configuration, a missing file named by the user
+    /// an error.
     pub fn load(path: Option<&Path>) -> Result<RegistriesConf, RegistryError> {
-        let (path, required) = match path {
-            Some(p) => (p.to_path_buf(), true),
-            None => (PathBuf::from(DEFAULT_REGISTRIES_CONF), false),
+        match path {
+            Some(p) => Self::read(p, true),
+            None => {
+                let main = PathBuf::from(DEFAULT_REGISTRIES_CONF);
+                Self::load_default(&main, &main.with_extension("conf.d"))
+            }
+        }
+    }
+
+    fn load_default(main: &Path, dropins: &Path) -> Result<RegistriesConf, RegistryError> {
+        let mut conf = Self::read(main, false)?;
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dropins) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+                .collect(),
+            Err(_) => Vec::new(),
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text, &path),
+        files.sort();
+        for f in files {
+            conf.entries.extend(Self::read(&f, true)?.entries);
+        }
+        Ok(conf)
+    }
+
+    fn read(path: &Path, required: bool) -> Result<RegistriesConf, RegistryError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 Ok(RegistriesConf::default())
             }
-            Err(source) => Err(RegistryError::ReadFile { path, source }),
+            Err(source) => Err(RegistryError::ReadFile {
+                path: path.into(),
+                source,
+            }),
         }
     }
 
@@ -158,6 +187,34 @@ insecure = true
         let c = conf("[registries.insecure]\nregistries = ['127.0.0.1:5000']\n");
         assert!(c.insecure("127.0.0.1:5000/x"));
         assert!(!c.insecure("127.0.0.1:5001/x"));
+    }
+
+    #[test]
+    fn drop_ins_follow_the_main_file_and_win_ties() {
+        let tmp = tempfile::tempdir().unwrap();
+        let main = tmp.path().join("registries.conf");
+        let d = tmp.path().join("registries.conf.d");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(&main, "[[registry]]\nlocation = \"a:1\"\ninsecure = true\n").unwrap();
+        std::fs::write(
+            d.join("10-b.conf"),
+            "[[registry]]\nlocation = \"b:2\"\ninsecure = true\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("20-a.conf"),
+            "[[registry]]\nlocation = \"a:1\"\ninsecure = false\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("ignored.txt"), "not toml [").unwrap();
+        let c = RegistriesConf::load_default(&main, &d).unwrap();
+        assert!(!c.insecure("a:1/x"));
+        assert!(c.insecure("b:2/x"));
+        // No main file, no drop-in dir: nothing is insecure.
+        let none = RegistriesConf::load_default(&tmp.path().join("no"), &tmp.path().join("no.d"));
+        assert!(!none.unwrap().insecure("a:1/x"));
+        // The host's own files parse (podman's Debian package ships them).
+        RegistriesConf::load(None).unwrap();
     }
 
     #[test]
