@@ -302,3 +302,59 @@ fn bearer_tokens_cached_per_scope_and_redirects_without_credentials() {
         "the Authorization header must not follow a redirect"
     );
 }
+
+#[test]
+fn docker_config_and_its_credential_helpers() {
+    let reg = registry();
+    let h = server::hoist("reg-helper");
+    // isolate() makes HOME the scratch dir's home/: Docker's config.json lives there.
+    let docker = h.path("home/.docker");
+    std::fs::create_dir_all(&docker).expect("test setup");
+    let bin = h.path("bin");
+    std::fs::create_dir_all(&bin).expect("test setup");
+    let helper = |name: &str, knows: bool| {
+        let reply = if knows {
+            format!(
+                "[ \"$server\" = {} ] && {{ printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"; exit 0; }}\n",
+                reg.host()
+            )
+        } else {
+            String::new()
+        };
+        let script = format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server || true\n{reply}\
+             echo 'credentials not found in native keychain'\nexit 1\n"
+        );
+        let path = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&path, script).expect("write the helper");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("make it executable");
+    };
+    helper("knows", true);
+    helper("forgot", false);
+    let path = format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default());
+    let fetch = |config: serde_json::Value| {
+        std::fs::write(docker.join("config.json"), config.to_string()).expect("test setup");
+        let mut c = command(&h, &reg, &["fetch", &reg.url("busybox")]);
+        c.env("PATH", &path);
+        output(c)
+    };
+    // Docker leaves an empty entry in `auths` for what its store keeps.
+    let (code, out, err) = fetch(serde_json::json!({
+        "auths": {reg.host(): {}},
+        "credsStore": "knows",
+    }));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(last_line(&out), busybox_digest());
+    // A per-registry helper comes first; one that has nothing means no credentials.
+    let (code, _, err) = fetch(serde_json::json!({
+        "credHelpers": {reg.host(): "forgot"},
+        "credsStore": "knows",
+    }));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("authentication required"), "{err}");
+    // A helper that is not installed is named.
+    let (code, _, err) = fetch(serde_json::json!({"credsStore": "missing"}));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("docker-credential-missing"), "{err}");
+}

@@ -7,7 +7,8 @@
 //! An entry is `"auths": {"HOST[:PORT][/NAMESPACE]": {"auth": base64("user:pass")}}`;
 //! keys may carry a scheme (`https://index.docker.io/v1/`, as Docker writes them), and
 //! a namespaced key matches the repositories under it before the bare host does.
-//! Docker credential helpers (`credsStore`, `credHelpers`) are not run.
+//! Docker credential helpers (`credHelpers`, `credsStore`) are run as Docker runs them
+//! (`helper`).
 //!
 //! `hoist login` writes (and `logout` removes) entries in `--authfile`, else
 //! `$REGISTRY_AUTH_FILE`, else the containers auth.json: other keys of the file are
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::{Options, RegistryError};
+use super::{helper, Options, RegistryError};
 
 /// A user name and a password (or token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -139,8 +140,27 @@ pub fn lookup(
         let Some(doc) = read_file(&path, opts.authfile.is_some())? else {
             continue;
         };
+        let host = repository.split('/').next().unwrap_or_default();
+        let helper = helper::helper_for(&doc, host, normalize_key);
+        let per_host = doc
+            .get("credHelpers")
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.keys().any(|k| normalize_key(k) == host));
+        // A per-registry helper comes before the file's own entries; `credsStore`
+        // after them (Docker leaves empty entries in `auths` for what it stored).
+        if let (Some(h), true) = (helper, per_host) {
+            if let Some(c) = helper::get(h, host, &path)? {
+                return Ok(Some((c, path)));
+            }
+            continue;
+        }
         if let Some(c) = find(&doc, repository, &path)? {
             return Ok(Some((c, path)));
+        }
+        if let Some(h) = helper {
+            if let Some(c) = helper::get(h, host, &path)? {
+                return Ok(Some((c, path)));
+            }
         }
     }
     Ok(None)

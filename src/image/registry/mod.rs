@@ -8,7 +8,8 @@
 //!   Authorization header, errors named by what failed.
 //! - [`challenge`]: parsing `WWW-Authenticate`.
 //! - [`auth`]: credentials from `--authfile`, `$REGISTRY_AUTH_FILE`, the containers
-//!   `auth.json`, `~/.docker/config.json`; what `hoist login`/`logout` write.
+//!   `auth.json`, `~/.docker/config.json` (and the credential helpers they name,
+//!   `helper`); what `hoist login`/`logout` write.
 //! - [`conf`]: `registries.conf` (`insecure = true`).
 //! - [`tls`]: the system roots plus `certs.d/HOST:PORT/*.crt`.
 //! - `token`: the Bearer token flow; `status`: refusals turned into errors; `wire`:
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod challenge;
 pub mod client;
 pub mod conf;
+mod helper;
 mod status;
 pub mod tls;
 mod token;
