@@ -20,7 +20,7 @@ use ureq::{Agent, Body, BodyReader};
 
 use super::auth::Credentials;
 use super::token::{scheme_of, Scheme};
-use super::wire::{is_tls_error, join_url};
+use super::wire::{is_loopback, is_tls_error, join_url};
 use super::{auth, conf, tls, Options, RegistryError};
 use crate::image::digest::{Digest, DigestError};
 use crate::image::source::{DOCKER_LIST, DOCKER_MANIFEST, MAX_JSON_BLOB, OCI_INDEX, OCI_MANIFEST};
@@ -84,7 +84,13 @@ impl Client {
         creds: Option<Credentials>,
     ) -> Result<Client, RegistryError> {
         let tls = tls::config(&opts.certs_dir(), host, insecure)?;
-        let agent: Agent = Agent::config_builder()
+        let mut config = Agent::config_builder();
+        if is_loopback(host) {
+            // Proxies from the environment (ureq reads HTTPS_PROXY and friends) are not
+            // for loopback registries; Go's ProxyFromEnvironment skips them too.
+            config = config.proxy(None);
+        }
+        let agent: Agent = config
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))

@@ -12,6 +12,18 @@ pub(super) fn is_tls_error(e: &ureq::Error) -> bool {
     }
 }
 
+/// Whether `host` (`HOST[:PORT]`, `[V6]:PORT`) names this machine.
+pub(super) fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The `errors[].code` and `.message` of a distribution error body.
 pub(super) fn error_codes(body: &[u8]) -> Vec<(String, String)> {
     #[derive(serde::Deserialize)]
@@ -93,6 +105,27 @@ mod tests {
         );
         assert_eq!(join_url("http://h", "x").as_deref(), Some("http://h/x"));
         assert_eq!(join_url(b, ""), None);
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "localhost:80",
+            "[::1]:5000",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "10.0.0.1:5000",
+            "quay.io",
+            "[fe80::1]:5000",
+            "localhost.example",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
     }
 
     #[test]
