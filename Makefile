@@ -202,6 +202,7 @@ conformance: runtimetest image build
 bench: deps release image
 	RUNTIME='$(RUNTIME)' PEERS='$(PEERS)' IMAGE='$(IMAGE)' benches/run.sh
 	HOIST='$(HOIST)' IMAGE='$(IMAGE)' benches/pods.sh
+	HOIST=target/release/hoist IMAGE='$(IMAGE)' benches/fetch.sh
 
 # The fuzz targets on stable Rust (no sanitizer): each runs FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60

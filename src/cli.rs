@@ -14,6 +14,9 @@ use pod::{
     EnterArgs, GcArgs, LogsArgs, PodArg, PodListArgs, RunWords, StatusArgs, StopArgs, SuperviseArgs,
 };
 
+mod registry;
+pub use registry::{LoginArgs, LogoutArgs, RegistryFlags};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hoist",
@@ -30,6 +33,8 @@ pub struct Cli {
     /// Print the version.
     #[arg(long)]
     pub version: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -74,6 +79,10 @@ pub enum Command {
     /// The supervisor of a detached pod (started by `run --detach`).
     #[command(hide = true)]
     Supervise(SuperviseArgs),
+    /// Check credentials against a registry and save them (in auth.json, 0600).
+    Login(LoginArgs),
+    /// Remove saved registry credentials.
+    Logout(LogoutArgs),
 }
 
 #[derive(Args, Debug)]
@@ -85,8 +94,8 @@ pub struct FetchArgs {
     /// Tag the image with this name instead of the one its source gives.
     #[arg(long)]
     pub name: Option<String>,
-    /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] (docker://
-    /// and bare names: registries, not built yet).
+    /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], a bare REPO[:TAG] (Docker Hub),
+    /// oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REPO:TAG].
     pub image: String,
 }
 

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     }
     // Absolute, as pods hand these paths to the stage1 and to the detached supervisor.
     let ctx = Ctx {
+        registry: cli.registry.options(),
         dir: std::path::absolute(&cli.dir).unwrap_or(cli.dir),
         net_dir: std::path::absolute(&cli.net_dir).unwrap_or(cli.net_dir),
     };
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     finish(match &command {
         Command::Fetch(a) => commands::fetch::run(a, &ctx),
         Command::Version => commands::version::run(),
+        Command::Login(a) => commands::login::login(a, &ctx),
+        Command::Logout(a) => commands::login::logout(a, &ctx),
         Command::Image(c) => match c {
             ImageCommand::List(a) => image::list::run(a, &ctx),
             ImageCommand::Inspect(a) => image::inspect::run(a, &ctx),

@@ -37,9 +37,10 @@ pub fn fetch_image(
     name: Option<&str>,
 ) -> Result<Fetched> {
     let r = ImageRef::parse(image)?;
-    let src = source::open(&r).with_context(|| format!("fetch `{r}`"))?;
+    let src = source::open_with(&r, &ctx.registry).with_context(|| format!("fetch `{r}`"))?;
     let store = ctx.store()?;
+    let progress = super::progress::for_stderr();
     store
-        .fetch(src.as_ref(), platform, name)
+        .fetch_with(src.as_ref(), platform, name, progress.as_ref())
         .with_context(|| format!("fetch `{r}`"))
 }

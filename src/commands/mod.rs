@@ -5,6 +5,8 @@
 pub mod fetch;
 pub mod image;
 pub mod pod;
+pub mod login;
+pub mod progress;
 pub mod version;
 
 use std::path::PathBuf;
@@ -20,6 +22,8 @@ pub struct Ctx {
     pub dir: PathBuf,
     /// `--net-dir`: CNI network configs.
     pub net_dir: PathBuf,
+    /// The global registry flags.
+    pub registry: crate::image::registry::Options,
 }
 
 impl Ctx {

@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod reference;
+pub mod registry;
 pub mod render;
 pub mod source;
 pub mod store;

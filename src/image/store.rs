@@ -25,6 +25,8 @@ mod import;
 mod layers;
 mod layout;
 mod lock;
+mod parallel;
+pub mod progress;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ pub use export::ExportFormat;
 pub use fetch::Fetched;
 pub use gc::GcReport;
 pub use images::{Image, ImageEntry};
+pub use parallel::DEFAULT_JOBS;
 
 use super::digest::{Digest, DigestError};
 use super::reference::ReferenceError;

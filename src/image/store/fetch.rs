@@ -3,7 +3,8 @@
 //! A Docker schema 2 manifest is stored rewritten as OCI (`source::convert`), so the
 //! digest printed is the stored manifest's.
 //! Until that last step nothing of the image is visible; a refused blob leaves the
-//! layout exactly as it was.
+//! layout exactly as it was. Layers are downloaded several at a time
+//! (`Batch::stage_parallel`), reporting to a [`Progress`].
 //!
 //! (An unpack that fails after the blobs verified, i.e. a malicious layer, may leave
 //! the earlier, complete layer directories: they are content-addressed and whole, and
@@ -12,6 +13,7 @@
 use oci_spec::image::{Descriptor, MediaType};
 
 use super::images::check_layers;
+use super::progress::{NoProgress, Progress};
 use super::{Store, StoreError};
 use crate::image::digest::{Digest, Expected};
 use crate::image::reference;
@@ -39,6 +41,17 @@ impl Store {
         source: &dyn ImageSource,
         platform: &Platform,
         name: Option<&str>,
+    ) -> Result<Fetched, StoreError> {
+        self.fetch_with(source, platform, name, &NoProgress)
+    }
+
+    /// [`Store::fetch`], reporting the blobs' progress to `progress`.
+    pub fn fetch_with(
+        &self,
+        source: &dyn ImageSource,
+        platform: &Platform,
+        name: Option<&str>,
+        progress: &dyn Progress,
     ) -> Result<Fetched, StoreError> {
         let given = name.map(reference::local_name).transpose()?;
         let _lock = self.lock_shared()?;
@@ -86,9 +99,13 @@ impl Store {
         let config_bytes = batch.read(&config_exp, &config_what, MAX_JSON_BLOB)?;
         let config = ConfigSummary::parse(&config_bytes, &config_what)?;
         check_layers(&img.digest, &img.manifest, &config)?;
-        for exp in &layers {
-            copy(&mut batch, exp)?;
-        }
+        let copied_layers = batch.stage_parallel(
+            &layers,
+            super::DEFAULT_JOBS,
+            |exp| source.blob(exp).map_err(StoreError::from),
+            progress,
+        )?;
+        present += layers.len() - copied_layers;
         let manifest_exp = Expected {
             digest: img.digest.clone(),
             size: img.bytes.len() as u64,
