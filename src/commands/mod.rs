@@ -4,8 +4,8 @@
 
 pub mod fetch;
 pub mod image;
-pub mod pod;
 pub mod login;
+pub mod pod;
 pub mod progress;
 pub mod version;
 

@@ -86,9 +86,16 @@ pub fn stop(args: &StopArgs, ctx: &Ctx) -> Result<ExitCode> {
             s => bail!("pod {} is {s}: not running", pod.uuid),
         }
         let m = pod.manifest()?;
-        let pid = pod.supervisor_pid().context("the pod's supervisor pid is not recorded")?;
-        let sig = if args.force { libc::SIGUSR1 } else { libc::SIGTERM };
-        sys::kill(pid, sig).with_context(|| format!("signal the supervisor of pod {}", pod.uuid))?;
+        let pid = pod
+            .supervisor_pid()
+            .context("the pod's supervisor pid is not recorded")?;
+        let sig = if args.force {
+            libc::SIGUSR1
+        } else {
+            libc::SIGTERM
+        };
+        sys::kill(pid, sig)
+            .with_context(|| format!("signal the supervisor of pod {}", pod.uuid))?;
         waiting.push((pod, m.flags.stop_timeout + Duration::from_secs(30)));
     }
     let start = Instant::now();
