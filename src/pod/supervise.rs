@@ -86,6 +86,8 @@ pub fn run(pods: &Pods, mut pod: Pod, opts: &Options<'_>) -> Result<i32, PodErro
         }
     };
     let _ = std::fs::write(pod.dir.join("started"), b"");
+    // The supervisor now idles for the pod's life: give back the code pages of setup.
+    sys::release_text_pages();
     if manifest.flags.notify {
         systemd::notify(&format!(
             "READY=1\nMAINPID={}\nSTATUS=pod {} running\n",
@@ -129,7 +131,7 @@ fn finish(pods: &Pods, pod: &mut Pod, manifest: &PodManifest) {
 }
 
 /// Namespaces, networks, /etc files, shm, volumes, rootfs and config.json of every
-/// app, then `create` and `start` of each.
+/// app, then `run --detach` of each, in order.
 fn setup(
     pod: &Pod,
     m: &PodManifest,
@@ -208,7 +210,7 @@ fn setup(
     }
     let mut apps = Vec::new();
     for app in &m.apps {
-        let pid = stage1.create(
+        let pid = stage1.run_detached(
             &app.name,
             &pod.container_id(&app.name),
             &pod.app_dir(&app.name),
@@ -219,9 +221,6 @@ fn setup(
             pid,
             exit: None,
         });
-    }
-    for app in &m.apps {
-        stage1.start(&app.name, &pod.container_id(&app.name))?;
     }
     Ok(apps)
 }
