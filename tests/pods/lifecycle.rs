@@ -229,3 +229,34 @@ fn signal(pid: i64, sig: &str) {
         .is_ok_and(|s| s.success());
     assert!(ok, "kill -{sig} {pid}");
 }
+
+#[test]
+fn image_gc_keeps_a_running_pods_layers() {
+    let env = Env::new("imagegc", "hoist");
+    let uuid = env.detach(&[
+        "--net",
+        "none",
+        "busybox",
+        "--exec",
+        "/bin/sleep",
+        "--",
+        "600",
+    ]);
+    expect_ok(&env.hoist(&["image", "rm", "busybox"]));
+    expect_ok(&env.hoist(&["image", "gc"]));
+    let layers: Vec<_> = std::fs::read_dir(env.dir().join("layers"))
+        .unwrap()
+        .collect();
+    assert!(!layers.is_empty(), "the running pod's layers are kept");
+    let e = env.hoist(&["enter", &uuid, "--", "ls", "/bin/busybox"]);
+    expect_ok(&e);
+    expect_ok(&env.hoist(&["stop", "--force", &uuid]));
+    expect_ok(&env.hoist(&["image", "gc"]));
+    let layers: Vec<_> = std::fs::read_dir(env.dir().join("layers"))
+        .unwrap()
+        .collect();
+    assert!(
+        layers.is_empty(),
+        "once the pod is over its untagged image goes"
+    );
+}
