@@ -263,13 +263,19 @@ unsafe extern "C" fn release_object(
     }
     // SAFETY: dlpi_phdr points at dlpi_phnum program headers of a loaded object.
     let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
-    let base = info.dlpi_addr as usize;
+    let Ok(base) = usize::try_from(info.dlpi_addr) else {
+        return 0;
+    };
     for ph in phdrs {
         if ph.p_type != libc::PT_LOAD || ph.p_flags & libc::PF_W != 0 {
             continue;
         }
-        let start = (base + ph.p_vaddr as usize).next_multiple_of(PAGE);
-        let end = (base + (ph.p_vaddr + ph.p_filesz) as usize) / PAGE * PAGE;
+        let (Ok(vaddr), Ok(filesz)) = (usize::try_from(ph.p_vaddr), usize::try_from(ph.p_filesz))
+        else {
+            continue;
+        };
+        let start = (base + vaddr).next_multiple_of(PAGE);
+        let end = (base + vaddr + filesz) / PAGE * PAGE;
         if end > start {
             // SAFETY: [start, end) is whole pages of a loaded, non-writable segment
             // mapped privately from its file; discarding them only drops resident
