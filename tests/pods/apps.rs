@@ -14,6 +14,7 @@ stage1_tests!(
     volumes_rw_ro_and_named,
     pod_files_and_flags,
     net_none_has_only_loopback,
+    seccomp_caps_and_rootfs_flags,
 );
 
 fn output_and_exit_status(stage1: &str) {
@@ -239,4 +240,55 @@ fn net_none_has_only_loopback(stage1: &str) {
     ]);
     expect_ok(&out);
     assert_eq!(out.stdout, "lo\n1\n", "only loopback, and it is up:\n{out}");
+}
+
+fn seccomp_caps_and_rootfs_flags(stage1: &str) {
+    let env = Env::new("sec", stage1);
+    let field = |words: &[&str], name: &str| -> String {
+        let mut w = vec!["--net", "none"];
+        w.extend_from_slice(words);
+        w.extend_from_slice(&["busybox", "--", "grep", name, "/proc/self/status"]);
+        let out = env.run(&w);
+        expect_ok(&out);
+        out.stdout
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(field(&[], "Seccomp:"), "2", "the default profile filters");
+    assert_eq!(field(&["--seccomp", "unconfined"], "Seccomp:"), "0");
+    assert_eq!(
+        field(&["--caps-retain", "CHOWN,KILL"], "CapBnd:"),
+        "0000000000000021"
+    );
+    // --no-overlay: a copy of the image, writable, gone with the pod.
+    let out = env.run(&[
+        "--net",
+        "none",
+        "--no-overlay",
+        "busybox",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /new && cat /new",
+    ]);
+    expect_ok(&out);
+    assert_eq!(out.stdout, "x\n");
+    // --net host: the host's interfaces.
+    let out = env.run(&["--net", "host", "busybox", "--", "ls", "/sys/class/net"]);
+    expect_ok(&out);
+    let host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for h in host
+        .iter()
+        .filter(|h| !h.starts_with("veth") && !h.starts_with("hoist"))
+    {
+        assert!(
+            out.stdout.lines().any(|l| l == h),
+            "{h} missing in --net host:\n{out}"
+        );
+    }
 }
