@@ -212,9 +212,10 @@ fn foreground_run_passes_ready_with_its_own_pid() {
     let fake = FakeSystemd::at_path();
     let c = notify_ctr("notify-run", "/runtimetest notify READY=1 && sleep 0.5");
     let mut run = rt_cmd(&c.rt, &["run", "--bundle", c.bundle_str(), &c.id]);
+    let stderr_path = c.io.path().join("run-stderr");
     run.env("NOTIFY_SOCKET", &fake.env)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(output_file(&stderr_path));
     let mut child = run.spawn().expect("spawn run");
     let runtime_pid = i64::from(child.id());
     let lines = fake.lines_until_ready(CMD_TIMEOUT);
@@ -229,7 +230,8 @@ fn foreground_run_passes_ready_with_its_own_pid() {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert!(status.success(), "run: {status}");
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(status.success(), "run: {status}; stderr:\n{stderr}");
     assert_ready(&lines, runtime_pid);
     c.assert_gone();
 }
