@@ -33,18 +33,7 @@ use std::time::{Duration, Instant};
 use exec::CMD_TIMEOUT;
 use support::{exec, expect_ok, output_file, rt_cmd, unique_id, Ctr};
 
-/// The static checker, which has the `notify` subcommand.
-fn runtimetest_bin() -> PathBuf {
-    let p = std::env::var_os("HOIST_RUNTIMETEST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::workspace().join("target/release/runtimetest"));
-    assert!(
-        p.exists(),
-        "{} not built: run `make runtimetest`",
-        p.display()
-    );
-    p
-}
+use common::runtimetest_bin;
 
 fn runtime_is_runc() -> bool {
     common::runtime_bin()

@@ -4,6 +4,7 @@
 //! whose last `error` line becomes the message when a call fails (as containerd does).
 
 use std::fs::File;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -54,6 +55,18 @@ pub fn resolve(name: &str) -> Result<PathBuf, PodError> {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Reads every datagram waiting on a non-blocking notify socket (fds passed with them,
+/// a BARRIER=1's pipe, are closed by the kernel as no room is given for them);
+/// whether one said READY=1.
+pub fn drain_ready(sock: &UnixDatagram) -> bool {
+    let mut buf = [0u8; 4096];
+    let mut ready = false;
+    while let Ok(n) = sock.recv(&mut buf) {
+        ready |= buf[..n].split(|b| *b == b'\n').any(|l| l == b"READY=1");
+    }
+    ready
 }
 
 /// Where an app's stdout and stderr go.
@@ -132,19 +145,23 @@ impl Stage1 {
     ///
     /// With `notify`, the runtime gets `NOTIFY_SOCKET` = that socket: it passes a socket
     /// into the app and forwards the app's READY=1 there (runc's, crun's and
-    /// hoist-runtime's sd_notify passthrough).
+    /// hoist-runtime's sd_notify passthrough), and may wait until then. The socket is
+    /// drained while the runtime runs, as systemd would (a runtime that sends a
+    /// BARRIER=1 waits for the passed fd to be closed); `ready` is set when READY=1
+    /// came.
     pub fn run_detached(
         &self,
         app: &str,
         id: &str,
         bundle: &Path,
         out: &Output<'_>,
-        notify: Option<&Path>,
+        notify: Option<(&Path, &UnixDatagram, &mut bool)>,
     ) -> Result<i32, PodError> {
         let pid_file = bundle.join("pid");
         let mut c = self.command();
-        if let Some(sock) = notify {
-            c.env("NOTIFY_SOCKET", sock);
+        let mut notify = notify;
+        if let Some((path, _, _)) = &notify {
+            c.env("NOTIFY_SOCKET", path);
         }
         c.arg("run")
             .arg("--detach")
@@ -161,11 +178,26 @@ impl Stage1 {
                 Stdio::from(f.try_clone().map_err(io_err("share the pod log"))?),
             ),
         };
-        let status = c
+        let mut child = c
             .stdout(stdout)
             .stderr(stderr)
-            .status()
+            .spawn()
             .map_err(io_err(format!("run stage1 `{}`", self.bin.display())))?;
+        let status = loop {
+            let Some((_, sock, ready)) = &mut notify else {
+                break child.wait();
+            };
+            **ready |= drain_ready(sock);
+            match child.try_wait() {
+                Ok(Some(st)) => break Ok(st),
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                Err(e) => break Err(e),
+            }
+        }
+        .map_err(io_err(format!("wait for stage1 `{}`", self.bin.display())))?;
+        if let Some((_, sock, ready)) = &mut notify {
+            **ready |= drain_ready(sock);
+        }
         if !status.success() {
             return Err(PodError::Stage1 {
                 step: "run",

@@ -35,7 +35,7 @@ struct Running {
 
 /// The socket an app that speaks sd_notify reaches the supervisor on (through the
 /// stage1), by app name.
-type NotifySocket = (String, UnixDatagram);
+type NotifySocket = (String, UnixDatagram, bool);
 
 /// What the supervisor needs besides the pod.
 pub struct Options<'a> {
@@ -218,7 +218,7 @@ fn setup(
     let mut apps = Vec::new();
     let mut notify = Vec::new();
     for app in &m.apps {
-        let sock = if flags.notify && app.notify {
+        let mut sock = if flags.notify && app.notify {
             let dir = pod.dir.join("notify");
             std::fs::create_dir_all(&dir).map_err(io_err(format!("create `{}`", dir.display())))?;
             let path = dir.join(format!("{}.sock", app.name));
@@ -226,8 +226,7 @@ fn setup(
                 UnixDatagram::bind(&path).map_err(io_err(format!("bind `{}`", path.display())))?;
             s.set_nonblocking(true)
                 .map_err(io_err("make the notify socket non-blocking"))?;
-            notify.push((app.name.clone(), s));
-            Some(path)
+            Some((path, s, false))
         } else {
             None
         };
@@ -236,8 +235,11 @@ fn setup(
             &pod.container_id(&app.name),
             &pod.app_dir(&app.name),
             &opts.output,
-            sock.as_deref(),
+            sock.as_mut().map(|(p, s, r)| (p.as_path(), &*s, r)),
         )?;
+        if let Some((_, s, ready)) = sock {
+            notify.push((app.name.clone(), s, ready));
+        }
         apps.push(Running {
             name: app.name.clone(),
             pid,
@@ -256,14 +258,10 @@ fn wait_ready(
     apps: &mut [Running],
     notify: &[NotifySocket],
 ) -> Result<Option<i32>, PodError> {
-    let mut waiting: Vec<&NotifySocket> = notify.iter().collect();
-    let mut buf = [0u8; 4096];
+    let mut waiting: Vec<&NotifySocket> = notify.iter().filter(|n| !n.2).collect();
     while !waiting.is_empty() {
-        waiting.retain(|(name, sock)| {
-            let mut ready = false;
-            while let Ok(n) = sock.recv(&mut buf) {
-                ready |= buf[..n].split(|b| *b == b'\n').any(|l| l == b"READY=1");
-            }
+        waiting.retain(|(name, sock, _)| {
+            let ready = super::stage1::drain_ready(sock);
             let ended = apps.iter().any(|a| &a.name == name && a.exit.is_some());
             !ready && !ended
         });

@@ -46,6 +46,20 @@ pub fn hoist_bin() -> PathBuf {
     profile_dir().join("hoist")
 }
 
+/// The static checker (`make runtimetest`): `$HOIST_RUNTIMETEST`, else
+/// target/release/runtimetest.
+pub fn runtimetest_bin() -> PathBuf {
+    let p = std::env::var_os("HOIST_RUNTIMETEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/release/runtimetest"));
+    assert!(
+        p.exists(),
+        "{} not built: run `make runtimetest`",
+        p.display()
+    );
+    p
+}
+
 /// The busybox image built by `make image`.
 pub fn busybox_dir() -> PathBuf {
     let p = std::env::var_os("HOIST_BUSYBOX")
