@@ -215,6 +215,18 @@ fn setup(
             write_atomic(&dir.join("config.json"), &text)?;
         }
     }
+    start_apps(pod, m, opts, stage1)
+}
+
+/// `run --detach` of each app, in order; an app that speaks sd_notify gets a socket
+/// of the supervisor's through the stage1.
+fn start_apps(
+    pod: &Pod,
+    m: &PodManifest,
+    opts: &Options<'_>,
+    stage1: &Stage1,
+) -> Result<(Vec<Running>, Vec<NotifySocket>), PodError> {
+    let flags = &m.flags;
     let mut apps = Vec::new();
     let mut notify = Vec::new();
     for app in &m.apps {
