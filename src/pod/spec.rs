@@ -102,6 +102,7 @@ pub fn app_config(app: &App, user: &User, pod: &PodParts<'_>) -> Result<Value, P
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
         json!({"type": "ipc", "path": pod.ipcns}),
         json!({"type": "uts", "path": pod.utsns}),
     ];
