@@ -69,6 +69,23 @@ pub fn drain_ready(sock: &UnixDatagram) -> bool {
     ready
 }
 
+/// Whether the process in `pid_file` has ended (gone, or a zombie nobody reaped).
+fn app_ended(pid_file: &Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+        Err(_) => true,
+    }
+}
+
 /// Where an app's stdout and stderr go.
 pub enum Output<'a> {
     /// hoist's own (a foreground `run`).
@@ -190,6 +207,14 @@ impl Stage1 {
             **ready |= drain_ready(sock);
             match child.try_wait() {
                 Ok(Some(st)) => break Ok(st),
+                // runc 1.1 waits for READY=1 even after the app has ended without
+                // sending it: then the runtime is done for, and the app's end is
+                // what the supervisor will see (runc's zombie child comes to it).
+                Ok(None) if app_ended(&pid_file) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Ok(std::process::ExitStatus::default());
+                }
                 Ok(None) => std::thread::sleep(std::time::Duration::from_millis(2)),
                 Err(e) => break Err(e),
             }

@@ -81,6 +81,26 @@ fn app_readiness(stage1: &str) {
     );
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
+    // An app marked --notify that ends without READY=1 ends the wait (runc 1.1 itself
+    // would wait for ever), and the pod with it.
+    let mut cmd = env.command(&[
+        "run",
+        "--stage1",
+        &env.stage1,
+        "--net",
+        "none",
+        "--notify",
+        "busybox",
+        "--notify",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "exit 3",
+    ]);
+    cmd.env("NOTIFY_SOCKET", &sock_path);
+    let out = crate::common::run::exec(cmd, None);
+    assert_eq!(out.code, Some(3), "{out}");
 }
 
 mod notify_stage1 {
