@@ -242,6 +242,9 @@ pub fn http_get(url: &str) -> Option<String> {
 /// cgroups meanwhile: they run alone (tests/pods.rs).
 struct HugetlbOnV1 {
     moved: bool,
+    /// hugetlb was enabled in the v2 root's subtree_control (with no cgroup using it):
+    /// disabled for the move, enabled again after.
+    was_enabled: bool,
 }
 
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
@@ -251,7 +254,18 @@ impl HugetlbOnV1 {
         let ctrls =
             std::fs::read_to_string(format!("{UNIFIED}/cgroup.controllers")).unwrap_or_default();
         if !ctrls.split_whitespace().any(|c| c == "hugetlb") {
-            return HugetlbOnV1 { moved: false };
+            return HugetlbOnV1 {
+                moved: false,
+                was_enabled: false,
+            };
+        }
+        let subtree = format!("{UNIFIED}/cgroup.subtree_control");
+        let was_enabled = std::fs::read_to_string(&subtree)
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|c| c == "hugetlb");
+        if was_enabled {
+            let _ = std::fs::write(&subtree, "-hugetlb");
         }
         let _ = std::fs::create_dir_all("/sys/fs/cgroup/hugetlb");
         let ok = Command::new("mount")
@@ -269,7 +283,10 @@ impl HugetlbOnV1 {
             ok,
             "move hugetlb to a v1 hierarchy for crun (is hugetlb enabled in {UNIFIED}/cgroup.subtree_control?)"
         );
-        HugetlbOnV1 { moved: true }
+        HugetlbOnV1 {
+            moved: true,
+            was_enabled,
+        }
     }
 }
 
@@ -306,6 +323,9 @@ impl Drop for HugetlbOnV1 {
                 .unwrap_or_default();
             if ctrls.split_whitespace().any(|c| c == "hugetlb") {
                 let _ = std::fs::remove_dir(mnt);
+                if self.was_enabled {
+                    let _ = std::fs::write(format!("{UNIFIED}/cgroup.subtree_control"), "+hugetlb");
+                }
                 return;
             }
         }
