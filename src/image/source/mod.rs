@@ -138,6 +138,11 @@ pub trait ImageSource: Send + Sync {
     fn manifest(&self, platform: &Platform) -> Result<SourceImage, SourceError>;
     /// A blob as a stream, not verified: the reader of it checks digest and size.
     fn blob(&self, blob: &Expected) -> Result<Box<dyn Read + Send + '_>, SourceError>;
+    /// Where this source keeps signatures (cosign attachments, http lookasides), for
+    /// the signature policy (`trust::store` says what to implement); none by default.
+    fn signatures(&self) -> Option<&dyn crate::trust::SignatureStore> {
+        None
+    }
 }
 
 /// Opens the source `r` names.
