@@ -1,10 +1,14 @@
-//! hoist's command line: `hoist [--dir DIR] fetch …`, `hoist image …`, `hoist --version`.
+//! hoist's command line: `hoist [--dir DIR] fetch …`, `hoist image …`, `hoist trust …`,
+//! `hoist --version`.
+
+mod trust;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::image::store::DEFAULT_DIR;
+pub use trust::TrustArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -16,6 +20,13 @@ pub struct Cli {
     /// Where images (an OCI layout), unpacked layers and pods live.
     #[arg(long, global = true, default_value = DEFAULT_DIR)]
     pub dir: PathBuf,
+    /// The signature policy (containers-policy.json(5)); default
+    /// ~/.config/containers/policy.json, else /etc/containers/policy.json.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub signature_policy: Option<PathBuf>,
+    /// Where lookaside signature stores are configured (containers-registries.d(5)).
+    #[arg(long = "registries.d", global = true, value_name = "DIR")]
+    pub registries_d: Option<PathBuf>,
     /// Print the version.
     #[arg(long)]
     pub version: bool,
@@ -31,6 +42,9 @@ pub enum Command {
     /// Work with the images in the store.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Trust a key for images under a prefix (writes the signature policy), list or
+    /// remove trusted prefixes.
+    Trust(TrustArgs),
     /// Print the version.
     Version,
 }
@@ -159,5 +173,30 @@ mod tests {
             panic!("render")
         };
         assert_eq!(r.dest, PathBuf::from("/out"));
+        // Trust: a key needs --prefix; --list stands alone.
+        let c = Cli::try_parse_from([
+            "hoist",
+            "--signature-policy",
+            "/p.json",
+            "--registries.d",
+            "/r",
+            "trust",
+            "--prefix",
+            "example.com/a",
+            "/k.gpg",
+        ])
+        .unwrap();
+        assert_eq!(c.signature_policy, Some(PathBuf::from("/p.json")));
+        assert_eq!(c.registries_d, Some(PathBuf::from("/r")));
+        assert!(matches!(
+            c.command,
+            Some(Command::Trust(TrustArgs { key: Some(_), .. }))
+        ));
+        assert!(Cli::try_parse_from(["hoist", "trust", "/k.gpg"]).is_err());
+        assert!(Cli::try_parse_from(["hoist", "trust"]).is_err());
+        assert!(Cli::try_parse_from(["hoist", "trust", "--list", "--format", "json"]).is_ok());
+        assert!(Cli::try_parse_from(["hoist", "trust", "--list", "--prefix", "x"]).is_err());
+        assert!(Cli::try_parse_from(["hoist", "trust", "--remove", "--prefix", "a.io/x"]).is_ok());
+        assert!(Cli::try_parse_from(["hoist", "trust", "--remove"]).is_err());
     }
 }

@@ -20,13 +20,18 @@ fn main() -> ExitCode {
     if cli.version {
         return finish(commands::version::run());
     }
-    let ctx = Ctx { dir: cli.dir };
+    let ctx = Ctx {
+        dir: cli.dir,
+        signature_policy: cli.signature_policy,
+        registries_d: cli.registries_d,
+    };
     let Some(command) = cli.command else {
         eprintln!("hoist: no command given (see hoist --help)");
         return ExitCode::from(1);
     };
     finish(match &command {
         Command::Fetch(a) => commands::fetch::run(a, &ctx),
+        Command::Trust(a) => commands::trust::run(a, &ctx),
         Command::Version => commands::version::run(),
         Command::Image(c) => match c {
             ImageCommand::List(a) => image::list::run(a, &ctx),

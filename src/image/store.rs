@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::Batch;
 pub use export::ExportFormat;
-pub use fetch::Fetched;
+pub use fetch::{Candidate, Fetched};
 pub use gc::GcReport;
 pub use images::{Image, ImageEntry};
 
@@ -145,6 +145,9 @@ pub enum StoreError {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The signature policy refused the image (nothing was stored).
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
 }
 
 /// The store rooted at one `--dir`.

@@ -61,12 +61,16 @@ impl Subject {
             ImageRef::OciArchive { file, .. } => (Transport::OciArchive, path_scopes(file)),
             ImageRef::DockerArchive { .. } => (Transport::DockerArchive, Vec::new()),
         };
+        let shown = match &identity {
+            Some(i) => format!("image `{i}`"),
+            None => format!("image `{r}`"),
+        };
         Subject {
             transport,
             scopes,
             identity,
             digest,
-            shown: r.to_string(),
+            shown,
         }
     }
 }

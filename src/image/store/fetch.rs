@@ -5,6 +5,10 @@
 //! Until that last step nothing of the image is visible; a refused blob leaves the
 //! layout exactly as it was.
 //!
+//! The caller's admission check (the signature policy, `trust`) sees the manifest as
+//! the source holds it, before it is converted and before anything is staged: a
+//! refused image leaves no trace.
+//!
 //! (An unpack that fails after the blobs verified, i.e. a malicious layer, may leave
 //! the earlier, complete layer directories: they are content-addressed and whole, and
 //! the next gc removes them.)
@@ -17,7 +21,19 @@ use crate::image::digest::{Digest, Expected};
 use crate::image::reference;
 use crate::image::source::compression::Compression;
 use crate::image::source::config::ConfigSummary;
-use crate::image::source::{convert, kind, ImageSource, Kind, Platform, MAX_JSON_BLOB};
+use crate::image::source::{
+    convert, kind, ImageSource, Kind, Platform, SourceImage, MAX_JSON_BLOB,
+};
+use crate::trust::TrustError;
+
+/// What a fetch asks its caller to admit before anything is stored.
+pub struct Candidate<'a> {
+    pub source: &'a dyn ImageSource,
+    /// The image manifest as the source holds it: its digest is what signatures sign.
+    pub image: &'a SourceImage,
+    /// The name the image will be tagged with.
+    pub name: &'a str,
+}
 
 /// What a fetch did.
 #[derive(Clone, Debug)]
@@ -33,19 +49,21 @@ pub struct Fetched {
 
 impl Store {
     /// Fetches the image `source` holds for `platform` and tags it `name` (by
-    /// podman's rule for local names), or by the name the source gives it.
+    /// podman's rule for local names), or by the name the source gives it, once
+    /// `admit` (the signature policy) accepted it.
     pub fn fetch(
         &self,
         source: &dyn ImageSource,
         platform: &Platform,
         name: Option<&str>,
+        admit: &dyn Fn(&Candidate<'_>) -> Result<(), TrustError>,
     ) -> Result<Fetched, StoreError> {
         let given = name.map(reference::local_name).transpose()?;
         let _lock = self.lock_shared()?;
-        let img = convert::to_oci(source.manifest(platform)?)?;
+        let picked = source.manifest(platform)?;
         let name = match given {
             Some(n) => n,
-            None => img
+            None => picked
                 .name
                 .as_ref()
                 .ok_or_else(|| StoreError::NoName {
@@ -53,6 +71,12 @@ impl Store {
                 })?
                 .store_name()?,
         };
+        admit(&Candidate {
+            source,
+            image: &picked,
+            name: &name,
+        })?;
+        let img = convert::to_oci(picked)?;
         let what = format!("manifest {}", img.digest);
         if kind(&what, &img.media_type)? != Kind::Manifest {
             return Err(StoreError::NotImage {
