@@ -22,6 +22,7 @@
 pub mod check;
 pub mod cosign;
 pub mod edit;
+pub mod fuzzing;
 pub mod gpg;
 pub mod identity;
 pub mod layout;
