@@ -2,22 +2,17 @@
 //! `hoist trust --remove --prefix PREFIX`: the signature policy's entries, rkt-style
 //! (`trust::edit` says what is written where).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use super::Ctx;
 use crate::cli::{ListFormat, TrustArgs};
-use crate::trust::check::DEFAULT_POLICY;
 use crate::trust::edit::{self, KeyKind};
 use crate::trust::Policy;
 
 pub fn run(args: &TrustArgs, ctx: &Ctx) -> Result<ExitCode> {
-    let policy_path = ctx
-        .signature_policy
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+    let policy_path = Policy::path(ctx.signature_policy.as_deref());
     if args.list {
         let policy = Policy::load_file(&policy_path)?;
         list(&edit::rows(&policy), args.format)?;

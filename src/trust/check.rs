@@ -13,6 +13,7 @@ use super::identity::SignedIdentity;
 use super::payload::{self, Claim};
 use super::policy::{KeySource, Policy, Requirement};
 use super::registries::{signature_url, Registries};
+use super::scope::docker_scopes;
 use super::store::{read_signature, SignatureStore};
 use super::{Subject, Transport, TrustError};
 use crate::image::reference::DockerRef;
@@ -59,18 +60,49 @@ impl Policy {
 
     /// Whether `subject` may be admitted; signatures are read from `store` (and from
     /// file:// lookasides) as `registries` says.
+    ///
+    /// An image from a local source is checked twice: by its transport's scopes, as
+    /// containers/image does, and, when a `docker` scope more specific than `""`
+    /// covers the name it will get in the store, by that scope too. So a prefix
+    /// `hoist trust` made trusted cannot be given to unsigned content by fetching it
+    /// from a file under that name.
     pub fn check(
         &self,
         subject: &Subject,
         registries: &Registries,
         store: &dyn SignatureStore,
     ) -> Result<(), TrustError> {
-        let (scope, reqs) = self.requirements_for(subject.transport.name(), &subject.scopes);
+        let transport = subject.transport.name();
+        let (scope, reqs) = self.requirements_for(transport, &subject.scopes);
         let scope = match scope {
             None => "the default".to_string(),
-            Some("") => format!("the {} transport's default", subject.transport.name()),
-            Some(s) => format!("scope `{s}`"),
+            Some("") => format!("the {transport} transport's default"),
+            Some(s) => format!("{transport} scope `{s}`"),
         };
+        self.run(subject, registries, store, scope, reqs)?;
+        if subject.transport == Transport::Docker {
+            return Ok(());
+        }
+        let Some(name) = &subject.identity else {
+            return Ok(());
+        };
+        match self.requirements_for("docker", &docker_scopes(name)) {
+            (Some(s), reqs) if !s.is_empty() => {
+                let scope = format!("docker scope `{s}`, which covers the name `{name}`");
+                self.run(subject, registries, store, scope, reqs)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn run(
+        &self,
+        subject: &Subject,
+        registries: &Registries,
+        store: &dyn SignatureStore,
+        scope: String,
+        reqs: &[Requirement],
+    ) -> Result<(), TrustError> {
         let check = Check {
             policy: self,
             subject,
@@ -78,10 +110,19 @@ impl Policy {
             store,
             scope,
         };
-        for r in reqs {
-            check.requirement(r)?;
+        reqs.iter().try_for_each(|r| check.requirement(r))
+    }
+
+    /// The policy file `load` reads: `explicit`, else the user's, else the system's
+    /// (the one `hoist trust` edits too).
+    pub fn path(explicit: Option<&Path>) -> PathBuf {
+        if let Some(p) = explicit {
+            return p.into();
         }
-        Ok(())
+        std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".config/containers/policy.json"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY))
     }
 }
 

@@ -207,3 +207,37 @@ fn trusted_prefix_admits_a_docker_image() {
     let s2 = Subject::new(&r2, None, Digest::parse(&digest).unwrap());
     policy.check(&s2, &registries, &source).unwrap();
 }
+
+/// A prefix trusted with `hoist trust` guards its names whatever the source: fetching
+/// an unsigned local image under a name in it is refused, a signed one admitted, and
+/// names outside it keep the accept-anything default.
+#[test]
+fn trusted_prefix_guards_local_fetches_by_name() {
+    let t = Setup::new("trust-prefix-local");
+    let gpg = Gpg::new("ed25519");
+    let key = gpg.export(&t.h.path("key.asc"), true);
+    let policy = t.h.path("policy.json");
+    let out = trust(
+        &t.h,
+        &policy,
+        &t.h.path("trust"),
+        &["--prefix", "example.com/hoist", s(&key)],
+    );
+    assert_ok(&out);
+    let src = format!("oci:{}:latest", s(&busybox_layout()));
+    let name = "example.com/hoist/busybox:latest";
+    let err = t.refused(&["--name", name, &src]);
+    assert!(err.contains("docker scope `example.com/hoist`"), "{err}");
+    assert!(err.contains("is not signed"), "{err}");
+    let digest = busybox_digest();
+    gpg.skopeo_sign(
+        &busybox_manifest(),
+        name,
+        &t.lookaside("hoist/busybox", &digest, 1),
+    );
+    assert_eq!(t.admitted(&["--name", name, &src]), digest);
+    assert_eq!(
+        t.admitted(&["--name", "example.org/elsewhere:1", &src]),
+        digest
+    );
+}
