@@ -28,7 +28,8 @@ pub fn run(args: &FetchArgs, ctx: &Ctx) -> Result<ExitCode> {
     // must vouch for (trust::scope).
     let admit = |c: &Candidate<'_>| {
         let identity = DockerRef::parse(c.name).ok();
-        let subject = Subject::new(&r, identity, c.image.digest.clone());
+        let subject = Subject::new(&r, identity, c.image.digest.clone())
+            .with_parents(c.image.parents.clone());
         let signatures = c.source.signatures().unwrap_or(&NoSignatures);
         policy.check(&subject, &registries, signatures)
     };

@@ -16,6 +16,7 @@ use super::registries::{signature_url, Registries};
 use super::scope::docker_scopes;
 use super::store::{read_signature, SignatureStore};
 use super::{Subject, Transport, TrustError};
+use crate::image::digest::Digest;
 use crate::image::reference::DockerRef;
 
 /// The policy file used when `--signature-policy` is not given.
@@ -202,29 +203,32 @@ impl Check<'_> {
             ));
         };
         let mut reasons = Vec::new();
-        let mut first = None;
-        for n in 1..=MAX_SIGNATURES {
-            let url = signature_url(base, repo, &self.subject.digest, n);
-            first.get_or_insert_with(|| url.clone());
-            let Some(sig) = read_signature(self.store, &url)? else {
-                break;
-            };
-            let outcome = match gpg::verify(&keyring, &sig) {
-                Err(GpgRejection::UntrustedKey) => Err(format!(
-                    "not signed by a trusted key ({})",
-                    keyring.fingerprints().join(", ")
-                )),
-                Err(GpgRejection::Malformed(m)) => Err(format!("unreadable: {m}")),
-                Ok(p) => self.claim(&p, payload::GPG_TYPE, identity),
-            };
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(why) => reasons.push(format!("signature-{n}: {why}")),
+        let mut looked = Vec::new();
+        for digest in self.subject.digests() {
+            for n in 1..=MAX_SIGNATURES {
+                let url = signature_url(base, repo, digest, n);
+                let Some(sig) = read_signature(self.store, &url)? else {
+                    if n == 1 {
+                        looked.push(format!("no `{url}`"));
+                    }
+                    break;
+                };
+                let outcome = match gpg::verify(&keyring, &sig) {
+                    Err(GpgRejection::UntrustedKey) => Err(format!(
+                        "not signed by a trusted key ({})",
+                        keyring.fingerprints().join(", ")
+                    )),
+                    Err(GpgRejection::Malformed(m)) => Err(format!("unreadable: {m}")),
+                    Ok(p) => self.claim(&p, payload::GPG_TYPE, identity, digest),
+                };
+                match outcome {
+                    Ok(()) => return Ok(()),
+                    Err(why) => reasons.push(format!("signature-{n} of {digest}: {why}")),
+                }
             }
         }
         if reasons.is_empty() {
-            let looked = format!("no `{}`", first.unwrap_or_default());
-            return Err(self.none("signedBy", looked));
+            return Err(self.none("signedBy", looked.join(", ")));
         }
         Err(self.unverified("signedBy", reasons))
     }
@@ -237,7 +241,6 @@ impl Check<'_> {
                 cosign::parse_key(&b).map_err(|reason| TrustError::Key { key: name, reason })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let tag = cosign::signature_tag(&self.subject.digest);
         if self.subject.transport == Transport::Docker {
             let enabled = self
                 .subject
@@ -253,34 +256,43 @@ impl Check<'_> {
                 ));
             }
         }
-        let attachments = cosign::attachments(self.store, &self.subject.digest)?;
-        if attachments.is_empty() {
-            return Err(self.none(
-                "sigstoreSigned",
-                format!("no `{tag}` tag, or no signature in it"),
-            ));
-        }
         let mut reasons = Vec::new();
-        for (i, a) in attachments.iter().enumerate() {
-            let outcome = match cosign::verify(&keys, a) {
-                Err(CosignRejection::UntrustedKey) => {
-                    Err("not signed by a trusted key".to_string())
-                }
-                Err(CosignRejection::Malformed(m)) => Err(format!("unreadable: {m}")),
-                Ok(()) => self.claim(&a.payload, payload::COSIGN_TYPE, identity),
-            };
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(why) => reasons.push(format!("{tag} layer {i}: {why}")),
+        let mut looked = Vec::new();
+        for digest in self.subject.digests() {
+            let tag = cosign::signature_tag(digest);
+            let attachments = cosign::attachments(self.store, digest)?;
+            if attachments.is_empty() {
+                looked.push(format!("no `{tag}` tag, or no signature in it"));
             }
+            for (i, a) in attachments.iter().enumerate() {
+                let outcome = match cosign::verify(&keys, a) {
+                    Err(CosignRejection::UntrustedKey) => {
+                        Err("not signed by a trusted key".to_string())
+                    }
+                    Err(CosignRejection::Malformed(m)) => Err(format!("unreadable: {m}")),
+                    Ok(()) => self.claim(&a.payload, payload::COSIGN_TYPE, identity, digest),
+                };
+                match outcome {
+                    Ok(()) => return Ok(()),
+                    Err(why) => reasons.push(format!("{tag} layer {i}: {why}")),
+                }
+            }
+        }
+        if reasons.is_empty() {
+            return Err(self.none("sigstoreSigned", looked.join(", ")));
         }
         Err(self.unverified("sigstoreSigned", reasons))
     }
 
     /// Checks what a verified payload claims against the image.
-    fn claim(&self, bytes: &[u8], kind: &str, identity: &SignedIdentity) -> Result<(), String> {
+    fn claim(
+        &self,
+        bytes: &[u8],
+        kind: &str,
+        identity: &SignedIdentity,
+        want: &Digest,
+    ) -> Result<(), String> {
         let Claim { digest, reference } = payload::parse(bytes, kind)?;
-        let want = &self.subject.digest;
         if digest != want.to_string() {
             return Err(format!(
                 "signed for another digest: {digest} (the image is {want})"

@@ -48,6 +48,9 @@ pub struct Subject {
     pub identity: Option<DockerRef>,
     /// The digest of the image manifest as the source holds it (what signatures sign).
     pub digest: Digest,
+    /// The indexes it was picked through (`SourceImage::parents`): a signature over
+    /// one of them is as good.
+    pub parents: Vec<Digest>,
     /// How messages name the image.
     pub shown: String,
 }
@@ -70,8 +73,21 @@ impl Subject {
             scopes,
             identity,
             digest,
+            parents: Vec::new(),
             shown,
         }
+    }
+
+    /// The same subject, picked through the indexes `parents` (outermost first).
+    pub fn with_parents(mut self, parents: Vec<Digest>) -> Subject {
+        self.parents = parents;
+        self
+    }
+
+    /// The digests a signature may be for: the manifest, then its indexes from the
+    /// innermost out.
+    pub fn digests(&self) -> impl Iterator<Item = &Digest> {
+        std::iter::once(&self.digest).chain(self.parents.iter().rev())
     }
 }
 

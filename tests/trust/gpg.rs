@@ -284,3 +284,59 @@ fn skopeo_copy_sign_by_lookaside_is_read() {
     );
     assert_eq!(t.admitted(&["--name", &name, &src()]), digest);
 }
+
+/// A signature over the index an image was picked from (what `skopeo copy --all
+/// --sign-by` signs) vouches for the image: the index was verified against its digest
+/// and names the manifest's.
+#[test]
+fn signature_over_the_index_is_accepted() {
+    let t = Setup::new("trust-gpg-index");
+    let gpg = Gpg::new("ed25519");
+    let key = gpg.export(&t.h.path("key.asc"), true);
+    t.policy(&signed_by(&key));
+    let layout = copy_layout(&t.h.path("layout"));
+    let manifest = busybox_manifest();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": busybox_digest(),
+            "size": manifest.len(),
+            "platform": {"os": "linux", "architecture": arch}
+        }]
+    }))
+    .unwrap();
+    let index_digest = write_blob(&layout, &index);
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": index_digest,
+                "size": index.len(),
+                "annotations": {"org.opencontainers.image.ref.name": "latest"}
+            }]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let src = format!("oci:{}:latest", s(&layout));
+    let err = t.refused(&["--name", NAME, &src]);
+    assert!(
+        err.contains(&index_digest.replace(':', "=")),
+        "both digests looked up: {err}"
+    );
+    gpg.skopeo_sign(
+        &index,
+        NAME,
+        &t.lookaside("hoist/busybox", &index_digest, 1),
+    );
+    assert_eq!(t.admitted(&["--name", NAME, &src]), busybox_digest());
+}

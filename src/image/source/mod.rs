@@ -128,6 +128,10 @@ pub struct SourceImage {
     /// The platform of the index entry it was picked by, if any.
     pub platform: Option<oci_spec::image::Platform>,
     pub name: Option<NameHint>,
+    /// The indexes (manifest lists) it was picked through, outermost first. Each was
+    /// verified against the descriptor naming it, so a signature over one of them
+    /// vouches for this manifest too (`trust`).
+    pub parents: Vec<Digest>,
 }
 
 /// A place images are read from.
@@ -221,6 +225,7 @@ pub fn resolve(
     name: Option<NameHint>,
 ) -> Result<SourceImage, SourceError> {
     let mut picked_platform = desc.platform().clone();
+    let mut parents = Vec::new();
     for _ in 0..MAX_NESTING {
         let exp = Expected::of(&desc)?;
         let what = format!("manifest {}", exp.digest);
@@ -240,6 +245,7 @@ pub fn resolve(
                     manifest,
                     platform: picked_platform,
                     name,
+                    parents,
                 });
             }
             Kind::Index => {
@@ -251,6 +257,7 @@ pub fn resolve(
                     })?;
                 desc = pick_platform(&what, index.manifests(), platform)?;
                 picked_platform = desc.platform().clone();
+                parents.push(exp.digest);
             }
         }
     }
