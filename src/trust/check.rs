@@ -336,3 +336,7 @@ impl Check<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "check_tests.rs"]
+mod tests;
