@@ -7,7 +7,9 @@
 //! so the policy never points into a user's home or a temp dir.
 //!
 //! The policy file is created with `default: [insecureAcceptAnything]` when missing;
-//! every write (key and policy) goes to a temp file beside its target and is renamed in.
+//! every write (key and policy) goes to a temp file beside its target and is renamed in,
+//! and each read-modify-write holds an exclusive `flock` on the policy's directory, so
+//! that two `hoist trust` runs never lose each other's entry.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,6 +77,7 @@ pub fn add(
         key: key_name.into(),
         reason,
     })?;
+    let _lock = lock_dir(policy_path)?;
     let mut policy = load_or_new(policy_path)?;
     let file = format!(
         "{}-{}.{}",
@@ -138,6 +141,7 @@ pub fn remove(
     trust_dir: &Path,
     prefix: &str,
 ) -> Result<Vec<PathBuf>, TrustError> {
+    let _lock = lock_dir(policy_path)?;
     let mut policy = Policy::load_file(policy_path)?;
     let removed = policy
         .transports
@@ -262,6 +266,20 @@ fn save(path: &Path, policy: &Policy) -> Result<(), TrustError> {
         })?;
     text.push(b'\n');
     write_atomic(path, &text)
+}
+
+/// Locks the directory of the policy file at `path` (made if missing); dropping the
+/// returned file unlocks.
+fn lock_dir(path: &Path) -> Result<std::fs::File, TrustError> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let err = |source| TrustError::WriteFile {
+        path: dir.into(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let f = std::fs::File::open(dir).map_err(err)?;
+    crate::sys::flock_exclusive(std::os::fd::AsFd::as_fd(&f)).map_err(err)?;
+    Ok(f)
 }
 
 /// Writes `bytes` to `path` through a temp file beside it, synced, then renamed in.

@@ -241,3 +241,38 @@ fn trusted_prefix_guards_local_fetches_by_name() {
         digest
     );
 }
+
+/// Concurrent `hoist trust` runs each keep their entry (the policy's directory is
+/// locked around every read-modify-write).
+#[test]
+fn concurrent_trusts_lose_nothing() {
+    let h = Hoist::new("trust-concurrent");
+    let policy = h.path("etc/policy.json");
+    let root = h.path("trust");
+    let pem = h.path("cosign.pub");
+    std::fs::write(&pem, Cosign::new(4).public_pem()).unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut c = h.command();
+            c.args([
+                "--signature-policy",
+                s(&policy),
+                "trust",
+                "--root",
+                s(&root),
+            ])
+            .args(["--prefix", &format!("example.com/team{i}"), s(&pem)])
+            .stdout(std::process::Stdio::null());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let p: Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    assert_eq!(
+        p["transports"]["docker"].as_object().unwrap().len(),
+        8,
+        "{p}"
+    );
+}
