@@ -219,6 +219,9 @@ impl Check<'_> {
                         keyring.fingerprints().join(", ")
                     )),
                     Err(GpgRejection::Malformed(m)) => Err(format!("unreadable: {m}")),
+                    Err(GpgRejection::UnusableKey(why)) => Err(format!(
+                        "made by a trusted key that no longer vouches: {why}"
+                    )),
                     Ok(p) => self.claim(&p, payload::GPG_TYPE, identity, digest),
                 };
                 match outcome {

@@ -41,19 +41,70 @@ impl Keyring {
             .collect()
     }
 
-    /// The keys a signature may be made by.
-    fn verifiers(&self) -> Vec<&dyn VerifyingKey> {
-        let mut out: Vec<&dyn VerifyingKey> = Vec::new();
+    /// The keys a signature may be made by, each with why it can no longer vouch
+    /// (revoked, expired), if it cannot.
+    fn verifiers(&self, now: u64) -> Vec<(&dyn VerifyingKey, Option<String>)> {
+        let mut out: Vec<(&dyn VerifyingKey, Option<String>)> = Vec::new();
         for k in &self.keys {
-            out.push(k);
+            let primary = primary_problem(k, now);
+            out.push((k, primary.clone()));
             for sub in &k.public_subkeys {
-                if sub.verify_bindings(&k.primary_key).is_ok() {
-                    out.push(sub);
+                if sub.verify_bindings(&k.primary_key).is_err() {
+                    continue;
                 }
+                let newest = sub
+                    .signatures
+                    .iter()
+                    .max_by_key(|s| s.created().map(|t| t.as_secs()));
+                let sub_problem = expired(
+                    newest.and_then(|s| s.key_expiration_time()),
+                    sub.key.created_at().as_secs(),
+                    now,
+                )
+                .map(|end| {
+                    format!(
+                        "subkey {} expired at unix time {end}",
+                        hex_upper(sub.key.fingerprint().as_bytes())
+                    )
+                });
+                out.push((sub, primary.clone().or(sub_problem)));
             }
         }
         out
     }
+}
+
+/// Why a primary key can no longer vouch: a (valid) revocation, or the expiry its
+/// newest self-signature gives.
+fn primary_problem(k: &SignedPublicKey, now: u64) -> Option<String> {
+    let fpr = hex_upper(k.primary_key.fingerprint().as_bytes());
+    if k.details
+        .revocation_signatures
+        .iter()
+        .any(|s| s.verify_key(&k.primary_key).is_ok())
+    {
+        return Some(format!("key {fpr} is revoked"));
+    }
+    let newest = k
+        .details
+        .users
+        .iter()
+        .flat_map(|u| &u.signatures)
+        .chain(&k.details.direct_signatures)
+        .max_by_key(|s| s.created().map(|t| t.as_secs()));
+    expired(
+        newest.and_then(|s| s.key_expiration_time()),
+        k.primary_key.created_at().as_secs(),
+        now,
+    )
+    .map(|end| format!("key {fpr} expired at unix time {end}"))
+}
+
+/// The end of a key's life when it is over by `now`.
+fn expired(validity: Option<pgp::types::Duration>, created: u32, now: u64) -> Option<u64> {
+    let secs = validity.map(|d| d.as_secs()).filter(|s| *s != 0)?;
+    let end = u64::from(created).saturating_add(u64::from(secs));
+    (now >= end).then_some(end)
 }
 
 fn hex_upper(b: &[u8]) -> String {
@@ -67,6 +118,8 @@ pub enum GpgRejection {
     Malformed(String),
     /// Well formed, but no trusted key made it.
     UntrustedKey,
+    /// Made by a trusted key that is revoked or expired.
+    UnusableKey(String),
 }
 
 /// Verifies `signature` against `keyring`; returns the signed payload.
@@ -93,13 +146,17 @@ pub fn verify(keyring: &Keyring, signature: &[u8]) -> Result<Vec<u8>, GpgRejecti
             "the payload is larger than {MAX_SIGNATURE} bytes"
         )));
     }
-    if keyring
-        .verifiers()
-        .into_iter()
-        .any(|k| msg.verify(k).is_ok())
-    {
-        Ok(payload)
-    } else {
-        Err(GpgRejection::UntrustedKey)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut unusable = None;
+    for (key, problem) in keyring.verifiers(now) {
+        if msg.verify(key).is_ok() {
+            match problem {
+                None => return Ok(payload),
+                Some(p) => unusable = Some(p),
+            }
+        }
     }
+    Err(unusable.map_or(GpgRejection::UntrustedKey, GpgRejection::UnusableKey))
 }

@@ -340,3 +340,38 @@ fn signature_over_the_index_is_accepted() {
     );
     assert_eq!(t.admitted(&["--name", NAME, &src]), busybox_digest());
 }
+
+/// A trusted key that expired, or was revoked, no longer vouches for anything, even
+/// for signatures it made while it was good.
+#[test]
+fn expired_and_revoked_keys_are_refused() {
+    let t = Setup::new("trust-gpg-expired");
+    let digest = busybox_digest();
+    let signed = payload("atomic container signature", &digest, NAME);
+
+    let old = Gpg::with("ed25519", "1d", Some("20200101T000000!"));
+    old.gpg_sign_at(
+        &signed,
+        &t.lookaside("hoist/busybox", &digest, 1),
+        Some("20200101T120000!"),
+    );
+    let key = old.export(&t.h.path("old.asc"), true);
+    t.policy(&signed_by(&key));
+    let err = t.refused(&["--name", NAME, &src()]);
+    assert!(
+        err.contains("no longer vouches") && err.contains("expired"),
+        "{err}"
+    );
+
+    let revoked = Gpg::new("ed25519");
+    revoked.gpg_sign(&signed, &t.lookaside("hoist/busybox", &digest, 1));
+    let before = revoked.export(&t.h.path("before.asc"), true);
+    t.policy(&signed_by(&before));
+    assert_eq!(t.admitted(&["--name", NAME, &src()]), digest);
+    revoked.revoke();
+    let key = revoked.export(&t.h.path("revoked.asc"), true);
+    t.policy(&signed_by(&key));
+    t.h.ok(&["image", "rm", NAME]);
+    let err = t.refused(&["--name", NAME, &src()]);
+    assert!(err.contains("is revoked"), "{err}");
+}

@@ -25,6 +25,12 @@ impl Gpg {
     /// Makes a signing key; `algo` as `gpg --quick-gen-key` takes it (`default`,
     /// `ed25519`, `rsa2048`).
     pub fn new(algo: &str) -> Gpg {
+        Gpg::with(algo, "never", None)
+    }
+
+    /// A key valid for `expire` (`never`, `1d`), made at the (frozen) `faked` time
+    /// (gpg's `--faked-system-time`, e.g. `20200101T000000!`) when given.
+    pub fn with(algo: &str, expire: &str, faked: Option<&str>) -> Gpg {
         require("gpg", "gnupg");
         let home = scratch("trust-gnupg");
         let mut perms = std::fs::metadata(home.path()).unwrap().permissions();
@@ -34,18 +40,18 @@ impl Gpg {
             home,
             fpr: String::new(),
         };
-        g.run(&[
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
+        let mut args = vec!["--batch", "--pinentry-mode", "loopback", "--passphrase", ""];
+        if let Some(t) = faked {
+            args.extend(["--faked-system-time", t]);
+        }
+        args.extend([
             "--quick-gen-key",
             "hoist test <hoist@example.com>",
             algo,
             "sign",
-            "never",
+            expire,
         ]);
+        g.run(&args);
         let out = g.run(&["--list-keys", "--with-colons"]);
         let fpr = out
             .lines()
@@ -117,15 +123,21 @@ impl Gpg {
 
     /// `gpg --sign` over a payload of our own (the same format skopeo signs).
     pub fn gpg_sign(&self, payload: &[u8], out: &Path) {
+        self.gpg_sign_at(payload, out, None);
+    }
+
+    /// `gpg --sign` at the (frozen) `faked` time when given.
+    pub fn gpg_sign_at(&self, payload: &[u8], out: &Path, faked: Option<&str>) {
+        // gpg will not overwrite a signature; a test may re-sign in place.
+        let _ = std::fs::remove_file(out);
         let dir = scratch("trust-payload");
         let p = dir.path().join("payload.json");
         std::fs::write(&p, payload).unwrap();
-        self.run(&[
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
+        let mut args = vec!["--batch", "--pinentry-mode", "loopback", "--passphrase", ""];
+        if let Some(t) = faked {
+            args.extend(["--faked-system-time", t]);
+        }
+        args.extend([
             "--local-user",
             &self.fpr,
             "--output",
@@ -133,6 +145,21 @@ impl Gpg {
             "--sign",
             s(&p),
         ]);
+        self.run(&args);
+    }
+
+    /// Imports the revocation certificate gpg made with the key.
+    pub fn revoke(&self) {
+        let rev = self
+            .home
+            .path()
+            .join("openpgp-revocs.d")
+            .join(format!("{}.rev", self.fpr));
+        // gpg prefixes the armor line with `:` so that it is not imported by mistake.
+        let text = crate::common::read(&rev).replace(":-----BEGIN", "-----BEGIN");
+        let fixed = self.home.path().join("revoke.asc");
+        std::fs::write(&fixed, text).unwrap();
+        self.run(&["--batch", "--import", s(&fixed)]);
     }
 }
 
