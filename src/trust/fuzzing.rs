@@ -1,13 +1,15 @@
 //! The body of the `policy` fuzz target (fuzz/fuzz_targets/policy.rs), public so that
 //! cargo-fuzz calls it and `cargo test` runs it over a fixed corpus.
 //!
-//! Arbitrary bytes as policy.json, as a registries.d file and as a signature payload
-//! and cosign signature. Never a panic; a policy that parses writes back (`hoist
+//! Arbitrary bytes as policy.json, as a registries.d file, as a GPG signature (checked
+//! against a fixed test key), a signature payload and a cosign signature. Never a panic; a policy that parses writes back (`hoist
 //! trust` does) as JSON that parses to the same policy.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use super::cosign::{self, Attachment};
+use super::gpg::{self, Keyring};
 use super::payload;
 use super::policy::Policy;
 use super::registries::Registries;
@@ -23,6 +25,12 @@ pub fn policy(data: &[u8]) {
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Registries::default().merge(text);
+    }
+    static KEYRING: OnceLock<Option<Keyring>> = OnceLock::new();
+    let keyring =
+        KEYRING.get_or_init(|| Keyring::parse(&[include_bytes!("testdata/key.asc").to_vec()]).ok());
+    if let Some(k) = keyring {
+        let _ = gpg::verify(k, data);
     }
     let _ = payload::parse(data, payload::GPG_TYPE);
     let _ = cosign::parse_key(data);
