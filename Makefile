@@ -3,10 +3,13 @@
 # `make demo` and `make test` work on a fresh Debian 12 machine, as root.
 # Variables (override on the command line, e.g. `make demo RUNTIME=/usr/sbin/runc`):
 #   CARGO    cargo to use
-#   RUNTIME  the OCI runtime `demo` and `bench` drive (default: the release hoist-runtime,
-#            built first; any other value is used as it is, nothing is built for it)
+#   RUNTIME  the OCI runtime `demo` and `bench` drive (default: the release hoist-runtime;
+#            any other value is used as it is: the demo's pods get it as --stage1, and
+#            benches/run.sh times it; the release hoist and hoist-runtime are built anyway,
+#            as the demo and benches/pods.sh run hoist)
 #   PEERS    the runtimes `bench` compares against (default: runc crun)
 #   WARMUP, RUNS   hyperfine's counts for `bench` (default 3 and 30; see benches/run.sh)
+#   PODS     how many pods at once `bench` starts (default 100; see benches/pods.sh)
 #   PREFIX, DESTDIR, BINDIR   where `install` puts hoist and hoist-runtime
 # The tests take HOIST_RUNTIME (runtime under test, default target/debug/hoist-runtime),
 # HOIST_BUSYBOX (default target/images/busybox) and HOIST_RUNTIMETEST from the environment.
@@ -23,6 +26,8 @@ RUNTIME ?= $(RELEASE_RUNTIME)
 IMAGE     := target/images/busybox
 BUSYBOX   := /bin/busybox
 IMAGE_SRC := images/busybox/build.sh images/busybox/config.json
+# A small HTTP server image on top of the busybox one (busybox httpd serving /www).
+HTTPD     := target/images/httpd
 
 # Debian packages the build, the tests, the demo and the benchmarks need (gcc and
 # libc6-dev link Rust binaries, libc.a included for the static runtimetest; the Rust
@@ -83,20 +88,82 @@ runtimetest:
 	@file -L target/release/runtimetest | grep -Eq 'statically linked|static-pie linked' || \
 		{ echo "runtimetest: target/release/runtimetest is not static" >&2; exit 1; }
 
-image: deps $(IMAGE)/oci.tar
+image: deps $(IMAGE)/oci.tar $(HTTPD)/oci.tar
 
 $(IMAGE)/oci.tar: $(IMAGE_SRC) $(BUSYBOX)
 	images/busybox/build.sh $(IMAGE)
 
-# Runs one container from the busybox image, from a copy of the bundle, with a private
-# state root, and removes all of it afterwards.
-DEMO_ARGS := ["sh", "-c", "echo hello from inside hoist; hostname; id"]
+$(HTTPD)/oci.tar: images/httpd/build.sh $(IMAGE)/oci.tar
+	images/httpd/build.sh $(HTTPD) $(IMAGE)
+
+# The engine first, then the stage1 alone. The engine part puts the bundled images into a
+# store of its own (target/demo, kept; no registry), runs one pod in the foreground on the
+# default stage1 (the hoist-runtime beside hoist; RUNTIME=PATH makes it `--stage1 PATH`),
+# then a detached two-app pod whose client app fetches the page of its httpd app over
+# localhost; every pod it makes is removed again, also when a step fails.
+DEMO_DIR := target/demo
+HOIST    := target/release/hoist
 ifeq ($(RUNTIME),$(RELEASE_RUNTIME))
-demo: deps release image
+DEMO_RUN := run --net none
 else
-demo: deps image
+DEMO_RUN := run --stage1 $(RUNTIME) --net none
 endif
+DEMO_CLIENT := until wget -qO- http://127.0.0.1/ 2>/dev/null; do sleep 0.1; done
+# The stage1 alone runs one container from the busybox image, from a copy of the bundle,
+# with a private state root, and removes all of it afterwards.
+DEMO_ARGS := ["sh", "-c", "echo hello from inside hoist; hostname; id"]
+demo: deps release image
 	@set -eu; \
+	hoist() { $(HOIST) --dir $(DEMO_DIR) "$$@"; }; \
+	show() { echo "+ hoist --dir $(DEMO_DIR) $$*"; }; \
+	cleanup() { \
+		hoist stop --force demo-web >/dev/null 2>&1 || true; \
+		hoist rm demo-web >/dev/null 2>&1 || true; \
+		hoist gc --grace-period 0s >/dev/null 2>&1 || true; \
+	}; \
+	trap cleanup EXIT; \
+	cleanup; \
+	echo "== hoist: images into a store, pods on the default stage1 =="; \
+	show "fetch --name busybox oci:$(IMAGE)/oci"; \
+	hoist fetch --name busybox oci:$(IMAGE)/oci; \
+	show "fetch --name httpd oci:$(HTTPD)/oci"; \
+	hoist fetch --name httpd oci:$(HTTPD)/oci; \
+	show "$(DEMO_RUN) busybox --exec sh -- -c 'echo hello from inside hoist; hostname; id'"; \
+	out=$$(hoist $(DEMO_RUN) busybox --exec sh -- -c 'echo hello from inside hoist; hostname; id' </dev/null) || \
+		{ echo "$$out"; echo "demo: hoist run failed" >&2; exit 1; }; \
+	echo "$$out"; \
+	echo "$$out" | grep -qx 'hello from inside hoist' || \
+		{ echo "demo: hoist run exited 0 but the app printed no greeting" >&2; exit 1; }; \
+	echo; \
+	echo "# a two-app pod: httpd serves /www, the client app fetches it over the pod's localhost"; \
+	show "$(DEMO_RUN) --detach --name demo-web httpd --- busybox --name client --exec sh -- -c '$(DEMO_CLIENT)'"; \
+	hoist $(DEMO_RUN) --detach --name demo-web httpd --- busybox --name client \
+		--exec sh -- -c '$(DEMO_CLIENT)' </dev/null; \
+	for i in $$(seq 100); do \
+		hoist status demo-web | grep -q '^app-client=[0-9]' && break; \
+		sleep 0.1; \
+	done; \
+	show "status demo-web"; \
+	hoist status demo-web; \
+	show "logs demo-web"; \
+	hoist logs demo-web >$(DEMO_DIR)/demo-web.log; \
+	cat $(DEMO_DIR)/demo-web.log; \
+	grep -q 'hello from hoist httpd' $(DEMO_DIR)/demo-web.log || \
+		{ echo "demo: the client app did not get the httpd app's page" >&2; exit 1; }; \
+	rm -f $(DEMO_DIR)/demo-web.log; \
+	show "list"; \
+	hoist list; \
+	show "stop --force demo-web"; \
+	hoist stop --force demo-web; \
+	show "rm demo-web"; \
+	hoist rm demo-web; \
+	show "gc --grace-period 0s"; \
+	hoist gc --grace-period 0s; \
+	left=$$(hoist list --format json | jq length); \
+	[ "$$left" -eq 0 ] || { echo "demo: $$left pods left in $(DEMO_DIR)" >&2; exit 1; }
+	@set -eu; \
+	echo; \
+	echo "== the stage1 alone: an OCI runtime with runc's command line =="; \
 	rt='$(RUNTIME)'; \
 	root=$$(mktemp -d /tmp/hoist-demo-root.XXXXXX); \
 	bundle=$$(mktemp -d /tmp/hoist-demo-bundle.XXXXXX); \
@@ -120,19 +187,22 @@ endif
 		{ echo "demo: $$rt exited 0 but the container printed no greeting" >&2; exit 1; }
 
 # The one command CI runs (.ci/run).
+# Two runs: everything, then the pod tests with crun as stage1 on their own (they move
+# hugetlb between cgroup hierarchies, which nothing else may see; tests/pods.rs).
 test: deps fmt clippy build runtimetest image
-	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) nextest run --workspace --no-fail-fast -E 'not test(/crun_stage1_exclusive/)'
+	$(CARGO) nextest run --no-fail-fast --test-threads 1 --test pods -E 'test(/crun_stage1_exclusive/)'
 
 # hoist-runtime and runc side by side, case by case.
 conformance: runtimetest image build
 	HOIST_CONFORMANCE_COMPARE=runc $(CARGO) test -p hoist --test conformance
 
-ifeq ($(RUNTIME),$(RELEASE_RUNTIME))
+# benches/run.sh: the stage1 (RUNTIME) against runc and crun; benches/pods.sh: `hoist run`
+# (release hoist, its hoist-runtime as stage1) against podman + crun, and 100 pods at once.
 bench: deps release image
-else
-bench: deps image
-endif
 	RUNTIME='$(RUNTIME)' PEERS='$(PEERS)' IMAGE='$(IMAGE)' benches/run.sh
+	HOIST='$(HOIST)' IMAGE='$(IMAGE)' benches/pods.sh
+	HOIST=target/release/hoist IMAGE='$(IMAGE)' benches/fetch.sh
 
 # The fuzz targets on stable Rust (no sanitizer): each runs FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60

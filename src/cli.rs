@@ -1,6 +1,8 @@
 //! hoist's command line: `hoist [--dir DIR] fetch …`, `hoist image …`, `hoist trust …`,
-//! `hoist --version`.
+//! the pod commands (`run`, `prepare`, `list`, `status`, `enter`, `logs`, `stop`, `rm`,
+//! `gc`, …), `hoist --version`.
 
+pub mod pod;
 mod trust;
 
 use std::path::PathBuf;
@@ -8,6 +10,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::image::store::DEFAULT_DIR;
+use crate::net::DEFAULT_NET_DIR;
+use pod::{
+    EnterArgs, GcArgs, LogsArgs, PodArg, PodListArgs, RunWords, StatusArgs, StopArgs, SuperviseArgs,
+};
+
+mod registry;
+pub use registry::{LoginArgs, LogoutArgs, RegistryFlags};
 pub use trust::TrustArgs;
 
 #[derive(Parser, Debug)]
@@ -20,6 +29,9 @@ pub struct Cli {
     /// Where images (an OCI layout), unpacked layers and pods live.
     #[arg(long, global = true, default_value = DEFAULT_DIR)]
     pub dir: PathBuf,
+    /// Where CNI network configs (`NAME.conflist`) live.
+    #[arg(long, global = true, default_value = DEFAULT_NET_DIR)]
+    pub net_dir: PathBuf,
     /// The signature policy (containers-policy.json(5)); default
     /// ~/.config/containers/policy.json, else /etc/containers/policy.json.
     #[arg(long, global = true, value_name = "FILE")]
@@ -30,6 +42,8 @@ pub struct Cli {
     /// Print the version.
     #[arg(long)]
     pub version: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -47,6 +61,40 @@ pub enum Command {
     Trust(TrustArgs),
     /// Print the version.
     Version,
+    /// Run a pod in the foreground (or --detach): hoist run [POD FLAGS] IMAGE [APP
+    /// FLAGS] [-- ARGS] [--- IMAGE …]; see hoist run --help.
+    Run(RunWords),
+    /// Prepare a pod without starting it; prints its UUID (then `run-prepared`).
+    Prepare(RunWords),
+    /// Run a prepared pod.
+    RunPrepared(PodArg),
+    /// List the pods.
+    #[command(alias = "ls")]
+    List(PodListArgs),
+    /// A pod's state, apps, exit statuses and addresses.
+    Status(StatusArgs),
+    /// Run a command in an app of a running pod (through the stage1's exec).
+    Enter(EnterArgs),
+    /// Print a detached pod's output.
+    Logs(LogsArgs),
+    /// Stop pods: SIGTERM to the apps, SIGKILL after the stop timeout.
+    Stop(StopArgs),
+    /// Remove ended pods.
+    Rm(pod::RmArgs),
+    /// Tear down pods whose supervisor died, and remove exited pods past the grace
+    /// period.
+    Gc(GcArgs),
+    /// Print a pod's manifest.
+    CatManifest(PodArg),
+    /// Print a systemd service unit that runs `hoist run` with these words.
+    Unit(RunWords),
+    /// The supervisor of a detached pod (started by `run --detach`).
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
+    /// Check credentials against a registry and save them (in auth.json, 0600).
+    Login(LoginArgs),
+    /// Remove saved registry credentials.
+    Logout(LogoutArgs),
 }
 
 #[derive(Args, Debug)]
@@ -58,8 +106,8 @@ pub struct FetchArgs {
     /// Tag the image with this name instead of the one its source gives.
     #[arg(long)]
     pub name: Option<String>,
-    /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] (docker://
-    /// and bare names: registries, not built yet).
+    /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], a bare REPO[:TAG] (Docker Hub),
+    /// oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REPO:TAG].
     pub image: String,
 }
 

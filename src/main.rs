@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hoist::cli::{Cli, Command, ImageCommand};
-use hoist::commands::{self, image, Ctx};
+use hoist::commands::{self, image, pod, Ctx};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -20,8 +20,11 @@ fn main() -> ExitCode {
     if cli.version {
         return finish(commands::version::run());
     }
+    // Absolute, as pods hand these paths to the stage1 and to the detached supervisor.
     let ctx = Ctx {
-        dir: cli.dir,
+        registry: cli.registry.options(),
+        dir: std::path::absolute(&cli.dir).unwrap_or(cli.dir),
+        net_dir: std::path::absolute(&cli.net_dir).unwrap_or(cli.net_dir),
         signature_policy: cli.signature_policy,
         registries_d: cli.registries_d,
     };
@@ -33,6 +36,8 @@ fn main() -> ExitCode {
         Command::Fetch(a) => commands::fetch::run(a, &ctx),
         Command::Trust(a) => commands::trust::run(a, &ctx),
         Command::Version => commands::version::run(),
+        Command::Login(a) => commands::login::login(a, &ctx),
+        Command::Logout(a) => commands::login::logout(a, &ctx),
         Command::Image(c) => match c {
             ImageCommand::List(a) => image::list::run(a, &ctx),
             ImageCommand::Inspect(a) => image::inspect::run(a, &ctx),
@@ -42,6 +47,19 @@ fn main() -> ExitCode {
             ImageCommand::Export(a) => image::export::run(a, &ctx),
             ImageCommand::Import(a) => image::import::run(a, &ctx),
         },
+        Command::Run(w) => pod::run::run(w, &ctx),
+        Command::Prepare(w) => pod::run::prepare(w, &ctx),
+        Command::RunPrepared(a) => pod::run::run_prepared(a, &ctx),
+        Command::Unit(w) => pod::run::unit(w, &ctx),
+        Command::Supervise(a) => pod::run::supervise_cmd(a, &ctx),
+        Command::List(a) => pod::inspect::list(a, &ctx),
+        Command::Status(a) => pod::inspect::status(a, &ctx),
+        Command::CatManifest(a) => pod::inspect::cat_manifest(a, &ctx),
+        Command::Logs(a) => pod::inspect::logs(a, &ctx),
+        Command::Enter(a) => pod::control::enter(a, &ctx),
+        Command::Stop(a) => pod::control::stop(a, &ctx),
+        Command::Rm(a) => pod::control::rm(a, &ctx),
+        Command::Gc(a) => pod::control::gc(a, &ctx),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Every raw syscall of stage0, behind safe functions that take borrowed fds and return
 //! owned ones: `openat2` with resolve flags and the `*at()` calls (`fs`), owners, modes
-//! and times (`attr`), xattrs (`xattr`), directory listing (`dir`), and here `syncfs`,
+//! and times (`attr`), xattrs (`xattr`), directory listing (`dir`), processes, mounts and
+//! namespaces for pods (`proc`), terminal echo (`term`), and here `syncfs`,
 //! `fsync`, `getrandom`. Nothing outside this module calls a `libc` function that
 //! touches memory or file descriptors.
 //!
@@ -10,11 +11,15 @@
 mod attr;
 mod dir;
 mod fs;
+mod proc;
+mod term;
 mod xattr;
 
 pub use attr::*;
 pub use dir::*;
 pub use fs::*;
+pub use proc::*;
+pub use term::*;
 pub use xattr::*;
 
 use std::ffi::{CString, OsStr};

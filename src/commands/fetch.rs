@@ -11,18 +11,37 @@ use super::Ctx;
 use crate::cli::FetchArgs;
 use crate::image::reference::{DockerRef, ImageRef};
 use crate::image::source::{self, Platform};
-use crate::image::store::Candidate;
+use crate::image::store::{Candidate, Fetched};
 use crate::trust::store::NoSignatures;
 use crate::trust::Subject;
 
 pub fn run(args: &FetchArgs, ctx: &Ctx) -> Result<ExitCode> {
-    let r = ImageRef::parse(&args.image)?;
     let platform = match &args.platform {
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),
     };
+    let f = fetch_image(ctx, &args.image, &platform, args.name.as_deref())?;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "{}: {} blobs copied ({} bytes), {} already present",
+            f.name, f.copied, f.copied_bytes, f.present
+        );
+    }
+    println!("{}", f.digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies `image` (a transport reference or a registry name) into the store; `hoist
+/// run` uses it for images it has to fetch.
+pub fn fetch_image(
+    ctx: &Ctx,
+    image: &str,
+    platform: &Platform,
+    name: Option<&str>,
+) -> Result<Fetched> {
+    let r = ImageRef::parse(image)?;
     let (policy, registries) = ctx.trust()?;
-    let src = source::open(&r).with_context(|| format!("fetch `{r}`"))?;
+    let src = source::open_with(&r, &ctx.registry).with_context(|| format!("fetch `{r}`"))?;
     let store = ctx.store()?;
     // The image is known by the name it gets in the store: that is what a signature
     // must vouch for (trust::scope).
@@ -33,15 +52,8 @@ pub fn run(args: &FetchArgs, ctx: &Ctx) -> Result<ExitCode> {
         let signatures = c.source.signatures().unwrap_or(&NoSignatures);
         policy.check(&subject, &registries, signatures)
     };
-    let f = store
-        .fetch(src.as_ref(), &platform, args.name.as_deref(), &admit)
-        .with_context(|| format!("fetch `{r}`"))?;
-    if std::io::stderr().is_terminal() {
-        eprintln!(
-            "{}: {} blobs copied ({} bytes), {} already present",
-            f.name, f.copied, f.copied_bytes, f.present
-        );
-    }
-    println!("{}", f.digest);
-    Ok(ExitCode::SUCCESS)
+    let progress = super::progress::for_stderr();
+    store
+        .fetch_with(src.as_ref(), platform, name, &admit, progress.as_ref())
+        .with_context(|| format!("fetch `{r}`"))
 }

@@ -6,6 +6,7 @@
 pub mod digest;
 pub mod fuzzing;
 pub mod reference;
+pub mod registry;
 pub mod render;
 pub mod source;
 pub mod store;

@@ -25,6 +25,8 @@ mod import;
 mod layers;
 mod layout;
 mod lock;
+mod parallel;
+pub mod progress;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ pub use export::ExportFormat;
 pub use fetch::{Candidate, Fetched};
 pub use gc::GcReport;
 pub use images::{Image, ImageEntry};
+pub use parallel::DEFAULT_JOBS;
 
 use super::digest::{Digest, DigestError};
 use super::reference::ReferenceError;
@@ -145,9 +148,16 @@ pub enum StoreError {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// The signature policy refused the image (nothing was stored).
+    /// The signature policy refused the image (nothing was stored). Boxed: the
+    /// trust errors carry their reasons, and StoreError travels in many Results.
     #[error(transparent)]
-    Trust(#[from] crate::trust::TrustError),
+    Trust(Box<crate::trust::TrustError>),
+}
+
+impl From<crate::trust::TrustError> for StoreError {
+    fn from(e: crate::trust::TrustError) -> Self {
+        StoreError::Trust(Box::new(e))
+    }
 }
 
 /// The store rooted at one `--dir`.

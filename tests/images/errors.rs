@@ -132,7 +132,11 @@ fn bad_references_and_flags() {
         (&["fetch", "dir:/x"], "unsupported transport `dir:`"),
         (&["fetch", "docker:busybox"], "spelled `docker://`"),
         (&["fetch", "Busybox"], "must be lowercase"),
-        (&["fetch", "busybox"], "not built yet"),
+        // A registry nobody listens for (on loopback: tests never leave the machine).
+        (
+            &["fetch", "docker://127.0.0.1:1/busybox"],
+            "connect to registry `127.0.0.1:1`",
+        ),
         (&["fetch", "docker://busybox@sha256:abc"], "bad digest"),
         (
             &["fetch", "oci:/nonexistent/layout:latest"],

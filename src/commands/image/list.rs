@@ -42,7 +42,7 @@ fn table(rows: &[Value]) -> String {
         Value::Null => "-".into(),
         v => v.to_string(),
     };
-    let mut lines = vec![[
+    let mut lines = vec![vec![
         "NAME".to_string(),
         "DIGEST".into(),
         "PLATFORM".into(),
@@ -52,7 +52,7 @@ fn table(rows: &[Value]) -> String {
     for r in rows {
         let digest = text(&r["digest"]);
         let short = digest.strip_prefix("sha256:").unwrap_or(&digest);
-        lines.push([
+        lines.push(vec![
             text(&r["name"]),
             short.chars().take(12).collect(),
             text(&r["platform"]),
@@ -60,26 +60,7 @@ fn table(rows: &[Value]) -> String {
             text(&r["created"]),
         ]);
     }
-    let mut widths = [0usize; 5];
-    for l in &lines {
-        for (w, c) in widths.iter_mut().zip(l) {
-            *w = (*w).max(c.len());
-        }
-    }
-    let mut out = String::new();
-    for l in &lines {
-        let mut line = String::new();
-        for (i, (c, w)) in l.iter().zip(widths).enumerate() {
-            if i + 1 == l.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}   "));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    super::super::columns(&lines)
 }
 
 fn human(n: u64) -> String {

@@ -5,9 +5,8 @@
 //! manifests) it verifies against the descriptors that name it.
 //!
 //! Built: `oci:` directories and `oci-archive:` tars ([`oci`]), `docker-archive:` tars
-//! ([`archive`]). The registry transport (`docker://`) is a later slice of issue 4; it
-//! fits the same trait, and `blob` takes `&self` and returns `Send` readers so that
-//! several layers can be pulled at once.
+//! ([`archive`]), registries (`docker://` and bare names, [`registry`]). `blob` takes
+//! `&self` and returns `Send` readers so that several layers can be pulled at once.
 
 pub mod archive;
 pub mod compression;
@@ -16,6 +15,7 @@ pub mod convert;
 pub mod files;
 pub mod oci;
 pub mod platform;
+pub mod registry;
 
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -89,8 +89,8 @@ pub enum SourceError {
     },
     #[error("docker archive: {reason}")]
     DockerArchive { reason: String },
-    #[error("the docker:// transport (registries) is not built yet (issue 4); use oci:, oci-archive: or docker-archive:")]
-    RegistryNotBuilt,
+    #[error(transparent)]
+    Registry(#[from] crate::image::registry::RegistryError),
     #[error(transparent)]
     Verify(#[from] DigestError),
     #[error(transparent)]
@@ -149,11 +149,19 @@ pub trait ImageSource: Send + Sync {
     }
 }
 
-/// Opens the source `r` names.
+/// Opens the source `r` names, a registry with the host's default settings.
 pub fn open(r: &ImageRef) -> Result<Box<dyn ImageSource>, SourceError> {
+    open_with(r, &crate::image::registry::Options::default())
+}
+
+/// Opens the source `r` names, a registry with the settings `registry` gives.
+pub fn open_with(
+    r: &ImageRef,
+    registry: &crate::image::registry::Options,
+) -> Result<Box<dyn ImageSource>, SourceError> {
     let source_name = r.to_string();
     Ok(match r {
-        ImageRef::Docker(_) => return Err(SourceError::RegistryNotBuilt),
+        ImageRef::Docker(d) => Box::new(registry::RegistrySource::open(d, registry, source_name)?),
         ImageRef::Oci { dir, tag } => {
             Box::new(oci::OciLayout::open_dir(dir, tag.clone(), source_name)?)
         }
@@ -220,16 +228,29 @@ pub fn read_json_blob(
 /// `platform`, as deep as [`MAX_NESTING`].
 pub fn resolve(
     source: &dyn ImageSource,
+    desc: Descriptor,
+    platform: &Platform,
+    name: Option<NameHint>,
+) -> Result<SourceImage, SourceError> {
+    resolve_with(desc, platform, name, |exp, what| {
+        read_json_blob(source, exp, what)
+    })
+}
+
+/// [`resolve`] for sources that keep manifests apart from blobs (registries):
+/// `read` returns the manifest or index a descriptor names, verified against it.
+pub fn resolve_with(
     mut desc: Descriptor,
     platform: &Platform,
     name: Option<NameHint>,
+    read: impl Fn(&Expected, &str) -> Result<Vec<u8>, SourceError>,
 ) -> Result<SourceImage, SourceError> {
     let mut picked_platform = desc.platform().clone();
     let mut parents = Vec::new();
     for _ in 0..MAX_NESTING {
         let exp = Expected::of(&desc)?;
         let what = format!("manifest {}", exp.digest);
-        let bytes = read_json_blob(source, &exp, &what)?;
+        let bytes = read(&exp, &what)?;
         let media_type = effective_media_type(&desc, &bytes);
         match kind(&what, &media_type)? {
             Kind::Manifest => {

@@ -139,6 +139,11 @@ impl Batch<'_> {
         Ok((file, Slot(self.staged.len() - 1)))
     }
 
+    /// Where the temp file of `slot` is.
+    pub(super) fn temp_path(&self, slot: &Slot) -> &std::path::Path {
+        &self.staged[slot.0].tmp
+    }
+
     /// Records the digest of a blob made with [`Batch::create`], flushed to disk.
     pub fn finish_created(
         &mut self,
@@ -216,7 +221,7 @@ impl Drop for Batch<'_> {
 
 /// Streams `reader` into `file` through a [`VerifyingReader`], then flushes the data
 /// to disk (the rename that follows must not outlive a crash the data did not).
-fn copy_verified(
+pub(super) fn copy_verified(
     reader: impl Read,
     exp: &Expected,
     file: &mut File,

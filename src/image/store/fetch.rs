@@ -3,7 +3,8 @@
 //! A Docker schema 2 manifest is stored rewritten as OCI (`source::convert`), so the
 //! digest printed is the stored manifest's.
 //! Until that last step nothing of the image is visible; a refused blob leaves the
-//! layout exactly as it was.
+//! layout exactly as it was. Layers are downloaded several at a time
+//! (`Batch::stage_parallel`), reporting to a [`Progress`].
 //!
 //! The caller's admission check (the signature policy, `trust`) sees the manifest as
 //! the source holds it, before it is converted and before anything is staged: a
@@ -16,6 +17,7 @@
 use oci_spec::image::{Descriptor, MediaType};
 
 use super::images::check_layers;
+use super::progress::{NoProgress, Progress};
 use super::{Store, StoreError};
 use crate::image::digest::{Digest, Expected};
 use crate::image::reference;
@@ -57,6 +59,18 @@ impl Store {
         platform: &Platform,
         name: Option<&str>,
         admit: &dyn Fn(&Candidate<'_>) -> Result<(), TrustError>,
+    ) -> Result<Fetched, StoreError> {
+        self.fetch_with(source, platform, name, admit, &NoProgress)
+    }
+
+    /// [`Store::fetch`], reporting the blobs' progress to `progress`.
+    pub fn fetch_with(
+        &self,
+        source: &dyn ImageSource,
+        platform: &Platform,
+        name: Option<&str>,
+        admit: &dyn Fn(&Candidate<'_>) -> Result<(), TrustError>,
+        progress: &dyn Progress,
     ) -> Result<Fetched, StoreError> {
         let given = name.map(reference::local_name).transpose()?;
         let _lock = self.lock_shared()?;
@@ -110,9 +124,13 @@ impl Store {
         let config_bytes = batch.read(&config_exp, &config_what, MAX_JSON_BLOB)?;
         let config = ConfigSummary::parse(&config_bytes, &config_what)?;
         check_layers(&img.digest, &img.manifest, &config)?;
-        for exp in &layers {
-            copy(&mut batch, exp)?;
-        }
+        let copied_layers = batch.stage_parallel(
+            &layers,
+            super::DEFAULT_JOBS,
+            |exp| source.blob(exp).map_err(StoreError::from),
+            progress,
+        )?;
+        present += layers.len() - copied_layers;
         let manifest_exp = Expected {
             digest: img.digest.clone(),
             size: img.bytes.len() as u64,

@@ -35,6 +35,13 @@ struct Live {
 
 impl Store {
     pub fn gc(&self) -> Result<GcReport, StoreError> {
+        self.gc_keeping(&[])
+    }
+
+    /// gc that also keeps the images whose manifests `keep` names, tagged or not (the
+    /// images of pods that are prepared or running: their layers are overlay lower
+    /// dirs, or will be).
+    pub fn gc_keeping(&self, keep: &[Digest]) -> Result<GcReport, StoreError> {
         let _store = self.lock_exclusive()?;
         let mut report = GcReport::default();
         let index = self.update_index(|index| {
@@ -45,17 +52,25 @@ impl Store {
             report.untagged = before - index.manifests().len();
             Ok(index.clone())
         })?;
-        let live = self.mark(&index)?;
+        let mut roots: Vec<Descriptor> = index.manifests().clone();
+        for d in keep {
+            let size = std::fs::metadata(self.blob_path(d)).map_or(0, |m| m.len());
+            roots.push(Descriptor::new(
+                oci_spec::image::MediaType::ImageManifest,
+                size,
+                d,
+            ));
+        }
+        let live = self.mark(roots)?;
         self.sweep_blobs(&live, &mut report)?;
         self.sweep_layers(&live, &mut report)?;
         report.temp_files += remove_temps(self.images_dir())?;
         Ok(report)
     }
 
-    fn mark(&self, index: &ImageIndex) -> Result<Live, StoreError> {
+    fn mark(&self, roots: Vec<Descriptor>) -> Result<Live, StoreError> {
         let mut live = Live::default();
-        let mut todo: Vec<(Descriptor, usize)> =
-            index.manifests().iter().map(|d| (d.clone(), 0)).collect();
+        let mut todo: Vec<(Descriptor, usize)> = roots.into_iter().map(|d| (d, 0)).collect();
         while let Some((desc, depth)) = todo.pop() {
             let Ok(exp) = Expected::of(&desc) else {
                 continue; // not a sha256 blob: nothing of ours

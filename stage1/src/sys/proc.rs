@@ -241,9 +241,17 @@ pub fn set_sigmask(mask: &libc::sigset_t) -> io::Result<()> {
     cvt(unsafe { libc::sigprocmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) }).map(drop)
 }
 
-/// Resets every catchable signal to its default disposition (before exec of the
-/// container process, so that it does not inherit an ignored SIGPIPE and the like).
+/// Resets every catchable signal to its default disposition and unblocks them all
+/// (before exec of the container process, so that it inherits neither an ignored
+/// SIGPIPE nor the blocked SIGTERM of a caller that waits for signals, as a pod
+/// supervisor or a shim does).
 pub fn reset_signal_dispositions() {
+    // SAFETY: the set is initialised by sigemptyset before sigprocmask reads it.
+    unsafe {
+        let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(empty.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
+    }
     for sig in 1..libc::SIGRTMAX() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;

@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Times and sizes hoist's pods (issue 5's benchmarks):
+#
+#  (a) one pod's life, in one hyperfine invocation:
+#        hoist --dir D run --net none busybox --exec /bin/true    (the image in the store)
+#        podman run --rm --network none IMAGE true                 (crun, a private store)
+#        hoist-runtime run + delete of the busybox bundle           (the bare stage1)
+#      targets: hoist run at most 0.3x podman's time, at most 2x the bare runtime's;
+#  (b) 100 pods at once (`hoist run --detach --net none busybox --exec /bin/sleep -- 600`):
+#      the time to start them all, the RSS and PSS of each pod's supervisor (`hoist
+#      supervise`) against conmon's for a podman container (target: no more than conmon),
+#      then stop and rm of every pod, and a check that nothing is left.
+#
+# Called by `make bench` after benches/run.sh, which builds the release hoist and
+# hoist-runtime and the busybox image. Environment:
+#   HOIST    the hoist binary (default target/release/hoist; hoist-runtime beside it is
+#            the default stage1 and the bare runtime timed in (a))
+#   IMAGE    the busybox image directory (default target/images/busybox)
+#   WARMUP, RUNS   hyperfine's --warmup and --runs (default 3 and 30)
+#   PODS     how many pods (b) starts (default 100)
+#   OUT      where results go (default target/bench): pods.json (hyperfine's export) and
+#            pods.md (the tables for README.md's "Measured" section)
+#
+# Everything lives in a scratch dir under /tmp (hoist's store, podman's root, runroot,
+# config and tmp), removed at the end. crun 1.8 refuses this hybrid host while hugetlb is
+# on the cgroup2 mount: for the run hugetlb is moved to a v1 hierarchy of its own and a
+# trap moves it back, as benches/run.sh does. Host-global state changes while it runs:
+# don't run it beside the integration tests.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+HOIST=${HOIST:-target/release/hoist}
+IMAGE=${IMAGE:-target/images/busybox}
+WARMUP=${WARMUP:-3}
+RUNS=${RUNS:-30}
+PODS=${PODS:-100}
+OUT=${OUT:-target/bench}
+
+say() { echo "bench/pods: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "run as root (pods need it)"
+for tool in hyperfine jq timeout podman crun conmon awk; do
+    command -v "$tool" >/dev/null || die "$tool not found (make deps)"
+done
+[[ -x $HOIST ]] || die "$HOIST not found (make release)"
+HOIST=$(cd "$(dirname "$HOIST")" && pwd)/$(basename "$HOIST")
+RUNTIME=$(dirname "$HOIST")/hoist-runtime
+[[ -x $RUNTIME ]] || die "$RUNTIME not found: hoist's default stage1 lives beside hoist (make release)"
+[[ -f $IMAGE/oci/index.json && -x $IMAGE/rootfs/bin/busybox && -f $IMAGE/config.json ]] ||
+    die "no busybox image at $IMAGE (make image)"
+IMAGE=$(cd "$IMAGE" && pwd)
+
+# --- scratch space, host changes and their undoing ----------------------------------
+work=$(mktemp -d /tmp/hoist-podbench.XXXXXX)
+store=$work/store
+pm=$work/podman
+cgparent=hoist-bench-podman-$$
+hugetlb=/sys/fs/cgroup/hugetlb
+unified=/sys/fs/cgroup/unified
+moved_hugetlb=0 made_hugetlb_dir=0
+
+hoist() { "$HOIST" --dir "$store" "$@"; }
+# podman with a store, config and tmp of its own (HOST.md; as tests/podman does).
+CRUN=$(command -v crun)
+podman_=(env CONTAINERS_CONF="$pm/containers.conf" CONTAINERS_STORAGE_CONF="$pm/storage.conf"
+    TMPDIR="$pm/tmp" podman --root "$pm/root" --runroot "$pm/runroot" --storage-driver overlay
+    --runtime "$CRUN")
+
+# hugetlb's line of /proc/cgroups: field 2 is its hierarchy id (0: on the v2 mount),
+# field 3 how many cgroups it has (1: only the root).
+hugetlb_field() { awk -v f="$1" '$1 == "hugetlb" { print $f }' /proc/cgroups; }
+
+# Gives hugetlb back to the cgroup2 mount, as benches/run.sh does (see there why the
+# umount may need doing twice). Cgroups other than the bench's own are never touched.
+restore_hugetlb() {
+    local others i attempt
+    for i in $(seq 40); do
+        [[ -d $hugetlb/$cgparent ]] && find "$hugetlb/$cgparent" -depth -type d -exec rmdir {} + 2>/dev/null
+        # hoist's pods put their cgroups under /hoist; the bench's pods are gone by now.
+        rmdir "$hugetlb/hoist" 2>/dev/null
+        others=$(find "$hugetlb" -mindepth 1 -type d | head -n 5)
+        [[ -z $others && $(hugetlb_field 3) == 1 ]] && break
+        sleep 0.5
+    done
+    if [[ -n $others ]]; then
+        say "WARNING: cgroups other than the bench's remain under $hugetlb:"
+        for d in $others; do say "  $d"; done
+        say "WARNING: hugetlb left on cgroup v1; once they are gone, restore the host with:"
+        say "  umount $hugetlb && rmdir $hugetlb"
+        return 0
+    fi
+    for attempt in 1 2 3; do
+        umount "$hugetlb" || { say "WARNING: umount $hugetlb failed; hugetlb is still on v1"; return 0; }
+        for i in $(seq 30); do
+            [[ $(hugetlb_field 2) == 0 ]] && break
+            sleep 0.1
+        done
+        [[ $(hugetlb_field 2) == 0 ]] && break
+        mount -t cgroup -o hugetlb cgroup "$hugetlb" || break
+    done
+    if ((made_hugetlb_dir)) && ! mountpoint -q "$hugetlb"; then rmdir "$hugetlb"; fi
+    for i in $(seq 30); do
+        grep -qw hugetlb "$unified/cgroup.controllers" && return 0
+        sleep 0.1
+    done
+    say "WARNING: hugetlb did not come back to $unified/cgroup.controllers; restore the host with:"
+    say "  mkdir -p $hugetlb && mount -t cgroup -o hugetlb cgroup $hugetlb && umount $hugetlb && rmdir $hugetlb"
+    return 0
+}
+
+# The mount points under DIR, deepest last (mountinfo field 5, octal escapes undone).
+mounts_under() {
+    awk -v p="$1/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo |
+        sed -e 's/\\040/ /g' -e 's/\\011/\t/g' -e 's/\\012/\n/g' -e 's/\\134/\\/g'
+}
+
+# Runs from the EXIT trap: every step is tried whatever the others did.
+cleanup() {
+    set +e
+    local uuids m d
+    if [[ -d $store/pods ]]; then
+        mapfile -t uuids < <(find "$store/pods/run" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null)
+        if ((${#uuids[@]} > 0)); then
+            say "stopping ${#uuids[@]} pods left running"
+            timeout -k 5 120 "$HOIST" --dir "$store" stop --force "${uuids[@]}" >/dev/null 2>&1
+        fi
+        timeout -k 5 120 "$HOIST" --dir "$store" gc --grace-period 0s >/dev/null 2>&1
+    fi
+    if [[ -d $pm/root ]]; then
+        timeout -k 5 60 "${podman_[@]}" rm -f -a -t 0 >/dev/null 2>&1
+        timeout -k 5 60 "${podman_[@]}" rmi -a -f >/dev/null 2>&1
+    fi
+    if [[ -d $work/bare ]]; then
+        "$RUNTIME" --root "$work/bare/root" delete -f hoist-bench-bare >/dev/null 2>&1
+    fi
+    # Whatever is still mounted under the scratch dir (podman's overlay, a pod's shm),
+    # topmost first, so that rm cannot reach into a mounted layer.
+    mounts_under "$work" | tac | while read -r m; do umount -l "$m" 2>/dev/null; done
+    for d in /sys/fs/cgroup/*/"$cgparent"; do
+        [[ -d $d ]] || continue
+        if [[ $(stat -f -c %T "$d") == tmpfs ]]; then
+            # A plain directory that podman made on /sys/fs/cgroup's tmpfs, for a v1
+            # controller whose hierarchy is not mounted (see the warning at the start).
+            rm -rf --one-file-system "$d"
+        else
+            find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+        fi
+    done
+    if ((moved_hugetlb)); then restore_hugetlb; fi
+    rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# hugetlb on a v1 hierarchy that nothing mounts: an earlier umount happened while the
+# hierarchy still had cgroups, so the kernel kept it. Runtimes then write plain
+# directories under /sys/fs/cgroup/hugetlb (a tmpfs). The bench still runs (crun accepts
+# it); it removes its own directories there, and leaves the host as it found it.
+if [[ $(hugetlb_field 2) != 0 ]] && ! mountpoint -q "$hugetlb"; then
+    say "WARNING: hugetlb is on v1 hierarchy $(hugetlb_field 2) ($(hugetlb_field 3) cgroups) but not" \
+        "mounted: an earlier umount left it behind; left as it is"
+fi
+if [[ -f $unified/cgroup.controllers ]] && grep -qw hugetlb "$unified/cgroup.controllers"; then
+    if ! mountpoint -q "$hugetlb"; then
+        say "moving hugetlb from cgroup v2 to v1 for the run (crun refuses a hybrid host otherwise)"
+        if [[ ! -d $hugetlb ]]; then
+            mkdir "$hugetlb"
+            made_hugetlb_dir=1
+        fi
+        mount -t cgroup -o hugetlb cgroup "$hugetlb"
+        moved_hugetlb=1
+    fi
+fi
+
+# --- hoist's store, podman's store, the bare bundle -----------------------------------
+say "importing $IMAGE/oci into hoist's store ($store)"
+hoist fetch --name busybox "oci:$IMAGE/oci" >/dev/null ||
+    die "hoist fetch of $IMAGE/oci failed"
+
+mkdir -p "$pm/tmp" "$pm/net"
+nofile=$(ulimit -Hn)
+((nofile > 20000)) && nofile=20000
+cat >"$pm/containers.conf" <<EOF
+[containers]
+# Rootful podman asks for nofile 1048576 and nproc 4194304; root here lacks
+# CAP_SYS_RESOURCE (HOST.md), so ask for what the caller already has.
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=32768:32768"]
+
+[network]
+network_config_dir = "$pm/net"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$pm/events.log"
+tmp_dir = "$pm/tmp"
+image_copy_tmp_dir = "$pm/tmp"
+lock_type = "file"
+EOF
+printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' \
+    "$pm/root" "$pm/runroot" >"$pm/storage.conf"
+printf '{"default": [{"type": "insecureAcceptAnything"}]}' >"$pm/policy.json"
+say "pulling the same image into podman's own store ($pm/root)"
+pimage=$("${podman_[@]}" pull -q --signature-policy "$pm/policy.json" "oci:$IMAGE/oci:latest" | tail -n1)
+[[ -n $pimage ]] || die "podman pull of oci:$IMAGE/oci:latest printed no image id"
+
+bare=$work/bare
+mkdir -p "$bare/root"
+cp -a "$IMAGE/rootfs" "$bare/rootfs"
+jq '.process.args = ["/bin/true"] | .process.terminal = false' \
+    "$IMAGE/config.json" >"$bare/config.json"
+
+# --- (a) one pod's life ----------------------------------------------------------------
+q() { printf '%q' "$1"; }
+cmd_hoist="$(q "$HOIST") --dir $(q "$store") run --net none busybox --exec /bin/true"
+cmd_podman=$(printf '%q ' "${podman_[@]}")
+cmd_podman+="run --rm --network none --cgroup-parent /$cgparent $pimage true"
+cmd_bare="$(q "$RUNTIME") --root $(q "$bare/root") run --bundle $(q "$bare") hoist-bench-bare"
+cmd_bare+=" && $(q "$RUNTIME") --root $(q "$bare/root") delete -f hoist-bench-bare"
+cmd_gc="$(q "$HOIST") --dir $(q "$store") gc --grace-period 0s"
+
+# Each must work, and print from inside, before it is timed.
+out=$(timeout -k 5 60 "$HOIST" --dir "$store" run --net none busybox --exec sh -- -c 'echo hoist-bench-ok' </dev/null 2>&1) ||
+    die "hoist run failed: $out"
+[[ $out == hoist-bench-ok ]] || die "hoist run exited 0 but printed \`$out\`, not hoist-bench-ok"
+out=$(timeout -k 5 60 "${podman_[@]}" run --rm --network none --cgroup-parent "/$cgparent" "$pimage" \
+    sh -c 'echo hoist-bench-ok' </dev/null 2>&1) || die "podman run failed: $out"
+[[ $out == hoist-bench-ok ]] || die "podman run exited 0 but printed \`$out\`"
+timeout -k 5 60 sh -c "$cmd_bare" </dev/null >/dev/null 2>"$work/bare.err" ||
+    die "hoist-runtime run of $bare failed: $(head -c 400 "$work/bare.err")"
+timeout -k 5 60 sh -c "$cmd_gc" >/dev/null || die "hoist gc failed"
+
+mkdir -p "$OUT"
+# --prepare runs before every timed run of every command (hyperfine 1.15 has no
+# --conclude): each `hoist run` leaves an exited pod, and gc removes it untimed.
+hyperfine --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/pods.json" \
+    --prepare "$cmd_gc >/dev/null" \
+    --command-name "hoist run" "$cmd_hoist" \
+    --command-name "podman run --rm (crun)" "$cmd_podman" \
+    --command-name "hoist-runtime run + delete" "$cmd_bare" </dev/null ||
+    die "hyperfine failed: a command failed while being timed (its error is above)"
+timeout -k 5 60 sh -c "$cmd_gc" >/dev/null || die "hoist gc failed"
+
+mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean' "$OUT/pods.json"; }
+ratio() { jq -rn --argjson a "$(mean "$1")" --argjson b "$(mean "$2")" '$a / $b * 100 | round / 100'; }
+ms() { jq -r --arg n "$1" '.results[] | select(.command == $n) |
+    "\(.mean * 10000 | round / 10) ms | \(.stddev * 10000 | round / 10) ms | \(.min * 10000 | round / 10) ms | \(.max * 10000 | round / 10) ms"' \
+    "$OUT/pods.json"; }
+verdict() { # verdict VALUE LIMIT
+    jq -rn --argjson v "$1" --argjson l "$2" 'if $v <= $l then "met" else "NOT met" end'
+}
+r_podman=$(ratio "hoist run" "podman run --rm (crun)")
+r_bare=$(ratio "hoist run" "hoist-runtime run + delete")
+
+# --- (b) PODS pods at once ---------------------------------------------------------------
+say "starting $PODS detached pods"
+uuids=()
+t0=$(date +%s%N)
+for i in $(seq "$PODS"); do
+    uuid=$(timeout -k 5 60 "$HOIST" --dir "$store" run --detach --net none busybox \
+        --exec /bin/sleep -- 600 </dev/null) || die "hoist run --detach of pod $i failed"
+    uuids+=("$uuid")
+done
+t1=$(date +%s%N)
+start_ms=$(((t1 - t0) / 1000000))
+running=$("$HOIST" --dir "$store" list --format json | jq '[.[] | select(.state == "running")] | length')
+((running == PODS)) || die "$running pods running, not $PODS"
+
+# kib PID: "RSS PSS ANON" in KiB: VmRSS, Pss from smaps_rollup, and RssAnon (the memory
+# that is the process's own; the rest of its RSS is file pages shared with every other
+# process mapping the same binary and libraries).
+kib() {
+    local rss pss anon
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status")
+    anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$1/status")
+    pss=$(awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup")
+    echo "$rss $pss $anon"
+}
+: >"$work/sup.kib"
+for uuid in "${uuids[@]}"; do
+    pid=$(cat "$store/pods/run/$uuid/supervisor")
+    grep -q supervise "/proc/$pid/cmdline" || die "pid $pid of pod $uuid is not a hoist supervisor"
+    kib "$pid" >>"$work/sup.kib"
+done
+stats() { # stats COLUMN < "RSS PSS" lines: "min mean max" in KiB
+    awk -v c="$1" 'NR == 1 { min = max = $c } { s += $c; if ($c < min) min = $c; if ($c > max) max = $c }
+        END { printf "%d %d %d\n", min, s / NR, max }'
+}
+read -r rss_min rss_mean rss_max < <(stats 1 <"$work/sup.kib")
+read -r pss_min pss_mean pss_max < <(stats 2 <"$work/sup.kib")
+read -r anon_min anon_mean anon_max < <(stats 3 <"$work/sup.kib")
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+
+say "a podman container beside them, for conmon's memory"
+cid=$(timeout -k 5 60 "${podman_[@]}" run -d --network none --cgroup-parent "/$cgparent" "$pimage" sleep 600) ||
+    die "podman run -d failed"
+conmon_pid=$("${podman_[@]}" inspect --format '{{.State.ConmonPid}}' "$cid")
+[[ $(cat "/proc/$conmon_pid/comm") == conmon ]] || die "pid $conmon_pid is not conmon"
+read -r conmon_rss conmon_pss conmon_anon < <(kib "$conmon_pid")
+timeout -k 5 60 "${podman_[@]}" rm -f -t 0 "$cid" >/dev/null || die "podman rm -f $cid failed"
+
+say "stopping and removing the $PODS pods"
+t0=$(date +%s%N)
+timeout -k 5 300 "$HOIST" --dir "$store" stop --force "${uuids[@]}" >/dev/null || die "hoist stop failed"
+t1=$(date +%s%N)
+stop_ms=$(((t1 - t0) / 1000000))
+timeout -k 5 300 "$HOIST" --dir "$store" rm "${uuids[@]}" >/dev/null || die "hoist rm failed"
+left=$("$HOIST" --dir "$store" list --format json | jq length)
+((left == 0)) || die "$left pods left after stop and rm"
+mounts=$(mounts_under "$store" | wc -l)
+((mounts == 0)) || die "$mounts mounts left under $store: $(mounts_under "$store" | head -n 3)"
+cgroups=0
+for u in "${uuids[@]}"; do
+    for d in /sys/fs/cgroup/*/hoist/"$u"-* /sys/fs/cgroup/unified/hoist/"$u"-*; do
+        [[ -e $d ]] && cgroups=$((cgroups + 1))
+    done
+done
+((cgroups == 0)) || die "$cgroups cgroups of the bench's pods left under /sys/fs/cgroup/*/hoist"
+sleepers=$(pgrep -c -f "$store" || true)
+((sleepers == 0)) || die "$sleepers processes still name $store"
+
+# --- results ---------------------------------------------------------------------------
+mib() { awk -v k="$1" 'BEGIN { printf "%.2f MiB", k / 1024 }'; }
+{
+    echo "| command | mean | ± σ | min | max |"
+    echo "|---|---|---|---|---|"
+    for n in "hoist run" "podman run --rm (crun)" "hoist-runtime run + delete"; do
+        echo "| $n | $(ms "$n") |"
+    done
+    echo
+    echo "\`hoist run --net none busybox --exec /bin/true\` (image in the store, default stage1)" \
+        "against \`podman run --rm --network none IMAGE true\` (crun $(crun --version | awk 'NR == 1 { print $3 }')," \
+        "podman $(podman --version | awk '{ print $3 }')) and \`hoist-runtime run\` + \`delete -f\` of the" \
+        "busybox bundle; $RUNS runs after $WARMUP warm-up, $(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%d)."
+    echo
+    echo "hoist run / podman run: ${r_podman}x (target ≤ 0.3x: $(verdict "$r_podman" 0.3))." \
+        "hoist run / hoist-runtime: ${r_bare}x (target ≤ 2x: $(verdict "$r_bare" 2))."
+    echo
+    echo "| $PODS pods at once | min | mean | max |"
+    echo "|---|---|---|---|"
+    echo "| supervisor RSS | $(mib "$rss_min") | $(mib "$rss_mean") | $(mib "$rss_max") |"
+    echo "| supervisor PSS | $(mib "$pss_min") | $(mib "$pss_mean") | $(mib "$pss_max") |"
+    echo "| supervisor RssAnon | $(mib "$anon_min") | $(mib "$anon_mean") | $(mib "$anon_max") |"
+    echo
+    echo "conmon of one podman container (\`podman run -d --network none IMAGE sleep 600\`):" \
+        "RSS $(mib "$conmon_rss"), PSS $(mib "$conmon_pss"), RssAnon $(mib "$conmon_anon")."
+    echo
+    echo "$PODS × \`hoist run --detach --net none busybox --exec /bin/sleep -- 600\`, one after the" \
+        "other: ${start_ms} ms in all ($((start_ms / PODS)) ms a pod); load average then $load." \
+        "\`hoist stop\` of all $PODS: ${stop_ms} ms; after \`hoist rm\` no pod, mount or cgroup is left."
+    echo "Supervisor mean RSS / conmon RSS: $(jq -rn --argjson a "$rss_mean" --argjson b "$conmon_rss" '$a / $b * 100 | round / 100')x" \
+        "(target ≤ 1x: $(verdict "$rss_mean" "$conmon_rss")); mean PSS / conmon PSS:" \
+        "$(jq -rn --argjson a "$pss_mean" --argjson b "$conmon_pss" '$a / $b * 100 | round / 100')x;" \
+        "mean RssAnon / conmon RssAnon: $(jq -rn --argjson a "$anon_mean" --argjson b "$conmon_anon" '$a / $b * 100 | round / 100')x."
+} >"$OUT/pods.md"
+
+echo
+echo "== pods: hoist run against podman run and the bare stage1; $PODS pods at once =="
+cat "$OUT/pods.md"
+echo "(hyperfine's JSON: $OUT/pods.json; the tables: $OUT/pods.md)"

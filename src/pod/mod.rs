@@ -1,0 +1,352 @@
+//! Pods: several apps sharing network, IPC and UTS namespaces, run by a stage1 OCI
+//! runtime and watched by a small supervisor, with no daemon anywhere.
+//!
+//! A pod is a directory under `<dir>/pods/<state>/<uuid>/`, rkt-style; its state is the
+//! directory it is in, and whether its supervisor lives is whether the pod's `lock` is
+//! held (the supervisor holds it exclusively for the pod's life; a killed supervisor
+//! drops it with its last fd). So `list`, `status` and `gc` read directories and try
+//! locks, and never race a supervisor.
+//!
+//! ```text
+//! pods/embryo/<uuid>/           being prepared (gc removes leftovers)
+//! pods/prepared/<uuid>/         prepared, not started (`hoist prepare`)
+//! pods/run/<uuid>/              started; running while `lock` is held, else dead
+//! pods/exited-garbage/<uuid>/   ended and torn down; `rm` or `gc` removes it
+//!   pod.json                    the manifest (`cat-manifest`)
+//!   lock                        held by the supervisor
+//!   supervisor                  the supervisor's pid
+//!   ns/{net,ipc,uts}            the shared namespaces (nsfs bind mounts)
+//!   etc/{hosts,resolv.conf,hostname}
+//!   net/<network>.json          CNI results, for DEL
+//!   shm/                        the pod's /dev/shm (a tmpfs)
+//!   volumes/<name>/             named volumes
+//!   stage1/                     the stage1's --root
+//!   apps/<name>/{config.json,rootfs,upper,work,exit}
+//!   log                         stdout and stderr of a detached pod's apps
+//!   error                       why a pod failed to start, if it did
+//! ```
+//!
+//! Modules: `args` (the run command line), `manifest` (pod.json, app resolution),
+//! `prepare`, `spec` (config.json), `user`, `rootfs` (overlayfs), `ns`, `stage1` (the
+//! runtime's command line), `supervise`, `teardown`, `status`.
+
+pub mod args;
+pub mod manifest;
+pub mod ns;
+pub mod prepare;
+pub mod rootfs;
+pub mod spec;
+pub mod stage1;
+pub mod status;
+pub mod supervise;
+pub mod teardown;
+pub mod user;
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use crate::sys;
+pub use manifest::PodManifest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no pod `{0}` (see hoist list)")]
+    NotFound(String),
+    #[error("`{given}` names {count} pods: give more of the UUID")]
+    Ambiguous { given: String, count: usize },
+    #[error("a pod named `{0}` exists already (hoist rm it first)")]
+    NameTaken(String),
+    #[error("bad name `{0}`: use letters, digits, `-`, `_` and `.`")]
+    BadName(String),
+    #[error("image `{image}` has no entrypoint or cmd: give --exec")]
+    NoCommand { image: String },
+    #[error("image `{image}`: {reason}")]
+    BadImageConfig { image: String, reason: String },
+    #[error("user `{user}`: {reason}")]
+    UnknownUser { user: String, reason: String },
+    #[error("seccomp profile `{path}`: {reason}")]
+    Seccomp { path: PathBuf, reason: String },
+    #[error("volume source `{0}` does not exist")]
+    VolumeSource(PathBuf),
+    #[error("stage1 `{0}` not found (hoist, runc, crun or a path to an OCI runtime)")]
+    Stage1NotFound(String),
+    #[error("stage1 {step} of app `{app}` failed: {message}")]
+    Stage1 {
+        step: &'static str,
+        app: String,
+        message: String,
+    },
+    #[error("pod {uuid} is {state}: {wanted}")]
+    WrongState {
+        uuid: String,
+        state: String,
+        wanted: String,
+    },
+    #[error("pod {0} is locked by another hoist (still starting or stopping?)")]
+    Busy(String),
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    #[error(transparent)]
+    Store(#[from] crate::image::store::StoreError),
+}
+
+/// Turns an `io::Error` into a [`PodError::Io`] naming what was being done.
+pub fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PodError {
+    let what = what.into();
+    move |source| PodError::Io { what, source }
+}
+
+/// Where a pod is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Embryo,
+    Prepared,
+    Run,
+    Exited,
+}
+
+impl State {
+    pub const ALL: [State; 4] = [State::Embryo, State::Prepared, State::Run, State::Exited];
+
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            State::Embryo => "embryo",
+            State::Prepared => "prepared",
+            State::Run => "run",
+            State::Exited => "exited-garbage",
+        }
+    }
+}
+
+/// The pods under `<dir>/pods`.
+pub struct Pods {
+    root: PathBuf,
+}
+
+/// One pod directory.
+#[derive(Clone, Debug)]
+pub struct Pod {
+    pub uuid: String,
+    pub state: State,
+    pub dir: PathBuf,
+}
+
+impl Pods {
+    /// Opens (making them if need be) the pod directories under `dir`.
+    pub fn open(dir: &Path) -> Result<Pods, PodError> {
+        let root = dir.join("pods");
+        for s in State::ALL {
+            let d = root.join(s.dir_name());
+            std::fs::create_dir_all(&d).map_err(io_err(format!("create `{}`", d.display())))?;
+        }
+        Ok(Pods { root })
+    }
+
+    pub fn state_dir(&self, state: State) -> PathBuf {
+        self.root.join(state.dir_name())
+    }
+
+    /// Every pod, oldest state first.
+    pub fn all(&self) -> Result<Vec<Pod>, PodError> {
+        let mut out = Vec::new();
+        for state in State::ALL {
+            let d = self.state_dir(state);
+            let entries =
+                std::fs::read_dir(&d).map_err(io_err(format!("read `{}`", d.display())))?;
+            for e in entries {
+                let e = e.map_err(io_err(format!("read `{}`", d.display())))?;
+                let Ok(uuid) = e.file_name().into_string() else {
+                    continue;
+                };
+                if valid_uuid(&uuid) {
+                    out.push(Pod {
+                        uuid,
+                        state,
+                        dir: e.path(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The pod `given` names: a UUID, a unique UUID prefix, or a pod name.
+    pub fn find(&self, given: &str) -> Result<Pod, PodError> {
+        let all = self.all()?;
+        if let Some(p) = all.iter().find(|p| p.uuid == given) {
+            return Ok(p.clone());
+        }
+        let named: Vec<&Pod> = all
+            .iter()
+            .filter(|p| p.state != State::Embryo)
+            .filter(|p| p.manifest().is_ok_and(|m| m.name.as_deref() == Some(given)))
+            .collect();
+        if let [one] = named.as_slice() {
+            return Ok((*one).clone());
+        }
+        let prefixed: Vec<&Pod> = all.iter().filter(|p| p.uuid.starts_with(given)).collect();
+        match (named.len(), prefixed.as_slice()) {
+            (0, [one]) if given.len() >= 4 => Ok((*one).clone()),
+            (0, []) | (0, [_]) => Err(PodError::NotFound(given.into())),
+            (n, p) => Err(PodError::Ambiguous {
+                given: given.into(),
+                count: n.max(p.len()),
+            }),
+        }
+    }
+
+    /// Moves `pod` into `to` (a rename: mounts inside move with it).
+    pub fn move_to(&self, pod: &mut Pod, to: State) -> Result<(), PodError> {
+        let dest = self.state_dir(to).join(&pod.uuid);
+        std::fs::rename(&pod.dir, &dest).map_err(io_err(format!(
+            "move pod {} to {}",
+            pod.uuid,
+            to.dir_name()
+        )))?;
+        pod.dir = dest;
+        pod.state = to;
+        Ok(())
+    }
+}
+
+impl Pod {
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.join("pod.json")
+    }
+
+    pub fn manifest(&self) -> Result<PodManifest, PodError> {
+        let path = self.manifest_path();
+        let bytes = std::fs::read(&path).map_err(io_err(format!("read `{}`", path.display())))?;
+        serde_json::from_slice(&bytes).map_err(|e| PodError::Io {
+            what: format!("parse `{}`", path.display()),
+            source: io::Error::new(io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    pub fn app_dir(&self, app: &str) -> PathBuf {
+        self.dir.join("apps").join(app)
+    }
+
+    /// The container ID of `app` in the stage1.
+    pub fn container_id(&self, app: &str) -> String {
+        format!("{}-{app}", self.uuid)
+    }
+
+    pub fn stage1_root(&self) -> PathBuf {
+        self.dir.join("stage1")
+    }
+
+    /// Takes the pod's lock: exclusively, waiting or not. `Ok(None)` when `wait` is
+    /// false and someone holds it.
+    pub fn lock(&self, wait: bool) -> Result<Option<File>, PodError> {
+        let path = self.dir.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err(format!("open `{}`", path.display())))?;
+        let got = sys::flock(f.as_fd(), true, wait)
+            .map_err(io_err(format!("lock `{}`", path.display())))?;
+        Ok(got.then_some(f))
+    }
+
+    /// Whether a supervisor holds the pod's lock.
+    pub fn locked(&self) -> bool {
+        !matches!(self.lock(false), Ok(Some(_)))
+    }
+
+    /// The exit status each app recorded, in manifest order (`None`: not recorded).
+    pub fn exit_status(&self, app: &str) -> Option<i32> {
+        std::fs::read_to_string(self.app_dir(app).join("exit"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// The supervisor's pid, if recorded.
+    pub fn supervisor_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("supervisor"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+}
+
+/// A random (version 4) UUID.
+pub fn new_uuid() -> Result<String, PodError> {
+    let mut b = [0u8; 16];
+    sys::getrandom(&mut b).map_err(io_err("read random bytes for a pod UUID"))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+/// Whether `s` looks like one of our UUIDs (directory entries that don't are ignored).
+pub fn valid_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// Writes `bytes` to `path` through a temp file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PodError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io_err(format!("write `{}`", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io_err(format!("write `{}`", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids() {
+        let u = new_uuid().unwrap();
+        assert!(valid_uuid(&u), "{u}");
+        assert_eq!(&u[14..15], "4");
+        assert_ne!(u, new_uuid().unwrap());
+        assert!(!valid_uuid("x") && !valid_uuid(&u.replace('-', "x")));
+    }
+
+    #[test]
+    fn find_by_uuid_prefix_and_name() {
+        let d = tempfile::tempdir().unwrap();
+        let pods = Pods::open(d.path()).unwrap();
+        let a = "0a1b2c3d-0000-4000-8000-000000000001";
+        let b = "0a1b2c3d-0000-4000-8000-000000000002";
+        for (u, n) in [(a, "web"), (b, "db")] {
+            let dir = pods.state_dir(State::Prepared).join(u);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(
+                dir.join("pod.json"),
+                serde_json::json!({"uuid": u, "name": n, "created": "", "stage1": "/x",
+                    "flags": serde_json::to_value(args::PodFlags::default()).unwrap(), "apps": []})
+                .to_string(),
+            )
+            .unwrap();
+        }
+        assert_eq!(pods.find(a).unwrap().uuid, a);
+        assert_eq!(pods.find("db").unwrap().uuid, b);
+        assert!(matches!(pods.find("0a1b"), Err(PodError::Ambiguous { .. })));
+        assert!(matches!(pods.find("ffff"), Err(PodError::NotFound(_))));
+        assert_eq!(pods.all().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,276 @@
+//! The pod supervisor: the process that runs a prepared pod and stays with it until
+//! its apps are done. `hoist run` is it in the foreground (a good systemd main
+//! process); `hoist run --detach` starts it as `hoist supervise UUID` in its own
+//! session with the apps' output going to the pod's `log`.
+//!
+//! It holds the pod's lock for the pod's life, is a child subreaper (the app inits
+//! that the stage1's `create` leaves behind become its children), records each app's
+//! exit status, forwards SIGTERM/SIGINT/SIGHUP to the apps and follows with SIGKILL
+//! after `--stop-timeout` (SIGUSR1, sent by `hoist stop --force`, kills at once), and
+//! when every app has ended tears the pod down and moves it to `exited-garbage`.
+//! Setup that fails part-way is torn down by the same code, so nothing is left.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::args::PodFlags;
+use super::prepare::uses_cni;
+use super::spec::{self, PodParts};
+use super::stage1::{Output, Stage1};
+use super::status::pod_exit;
+use super::teardown::teardown;
+use super::{io_err, ns, rootfs, user, write_atomic, Pod, PodError, PodManifest, Pods, State};
+use crate::image::store::Store;
+use crate::net::{cni, files};
+use crate::sys::{self, Exit, SignalSet};
+use crate::systemd;
+
+/// An app the stage1 created.
+struct Running {
+    name: String,
+    pid: i32,
+    exit: Option<Exit>,
+}
+
+/// What the supervisor needs besides the pod.
+pub struct Options<'a> {
+    pub store: &'a Store,
+    pub net_dir: &'a Path,
+    pub output: Output<'a>,
+}
+
+/// The pod's hostname: `--hostname`, else its name, else `rkt-` and the UUID's start.
+pub fn hostname(m: &PodManifest) -> String {
+    m.flags
+        .hostname
+        .clone()
+        .or_else(|| m.name.clone().filter(|n| n.len() <= 63 && !n.contains('_')))
+        .unwrap_or_else(|| format!("rkt-{}", &m.uuid[..8]))
+}
+
+/// Runs the prepared `pod` to its end; returns the pod's exit status.
+pub fn run(pods: &Pods, mut pod: Pod, opts: &Options<'_>) -> Result<i32, PodError> {
+    let Some(_lock) = pod.lock(false)? else {
+        return Err(PodError::Busy(pod.uuid.clone()));
+    };
+    if pod.state != State::Prepared {
+        return Err(PodError::WrongState {
+            uuid: pod.uuid.clone(),
+            state: pod.state.dir_name().into(),
+            wanted: "only a prepared pod can be run".into(),
+        });
+    }
+    let manifest = pod.manifest()?;
+    pods.move_to(&mut pod, State::Run)?;
+    write_atomic(
+        &pod.dir.join("supervisor"),
+        format!("{}\n", std::process::id()).as_bytes(),
+    )?;
+    let signals = SignalSet::block(&[
+        libc::SIGCHLD,
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+    ])
+    .map_err(io_err("block signals"))?;
+    sys::set_child_subreaper().map_err(io_err("become a child subreaper"))?;
+    let stage1 = Stage1::new(manifest.stage1.clone(), &pod.dir);
+
+    let mut apps = match setup(&pod, &manifest, opts, &stage1) {
+        Ok(apps) => apps,
+        Err(e) => {
+            let _ = std::fs::write(pod.dir.join("error"), format!("{e}\n"));
+            finish(pods, &mut pod, &manifest);
+            return Err(e);
+        }
+    };
+    let _ = std::fs::write(pod.dir.join("started"), b"");
+    // The supervisor now idles for the pod's life: give back the code pages of setup.
+    sys::release_text_pages();
+    if manifest.flags.notify {
+        systemd::notify(&format!(
+            "READY=1\nMAINPID={}\nSTATUS=pod {} running\n",
+            std::process::id(),
+            pod.uuid
+        ));
+    }
+    watch(&pod, &manifest.flags, &signals, &mut apps)?;
+    if manifest.flags.notify {
+        systemd::notify("STOPPING=1\n");
+    }
+    finish(pods, &mut pod, &manifest);
+    let statuses: Vec<Option<i32>> = manifest
+        .apps
+        .iter()
+        .map(|a| {
+            apps.iter()
+                .find(|r| r.name == a.name)
+                .and_then(|r| r.exit.map(Exit::status))
+        })
+        .collect();
+    Ok(pod_exit(&statuses).unwrap_or(1))
+}
+
+/// Tears the pod down and moves it to `exited-garbage`; failures go to `error`.
+fn finish(pods: &Pods, pod: &mut Pod, manifest: &PodManifest) {
+    let errors = teardown(pod, manifest);
+    if !errors.is_empty() {
+        let _ = std::fs::write(pod.dir.join("teardown-errors"), errors.join("\n") + "\n");
+        for e in &errors {
+            eprintln!("hoist: tear down pod {}: {e}", pod.uuid);
+        }
+    }
+    let _ = std::fs::write(
+        pod.dir.join("exited"),
+        format!("{}\n", super::status::now_rfc3339()),
+    );
+    if let Err(e) = pods.move_to(pod, State::Exited) {
+        eprintln!("hoist: {e}");
+    }
+}
+
+/// Namespaces, networks, /etc files, shm, volumes, rootfs and config.json of every
+/// app, then `run --detach` of each, in order.
+fn setup(
+    pod: &Pod,
+    m: &PodManifest,
+    opts: &Options<'_>,
+    stage1: &Stage1,
+) -> Result<Vec<Running>, PodError> {
+    let flags = &m.flags;
+    let host = hostname(m);
+    let with_net = !flags.net.iter().any(|n| n == "host");
+    let namespaces = ns::create(&pod.dir, &host, with_net)?;
+    let mut ips = Vec::new();
+    if uses_cni(flags) {
+        let net_dir = pod.dir.join("net");
+        std::fs::create_dir_all(&net_dir)
+            .map_err(io_err(format!("create `{}`", net_dir.display())))?;
+        let netns = namespaces.net.clone().unwrap_or_default();
+        for (i, name) in flags.net.iter().enumerate() {
+            let net = cni::load(opts.net_dir, name)?;
+            let att = cni::add(&net, &m.uuid, &netns, &format!("eth{i}"), &flags.ports)?;
+            ips.extend(att.ips());
+            let text = serde_json::to_vec(&att).unwrap_or_default();
+            write_atomic(&net_dir.join(format!("{i:02}-{name}.json")), &text)?;
+        }
+    }
+    let etc = pod.dir.join("etc");
+    files::write(
+        &etc,
+        &host,
+        &ips,
+        &flags.hosts_entries,
+        &flags.dns,
+        with_net,
+    )?;
+    let shm = pod.dir.join("shm");
+    std::fs::create_dir_all(&shm).map_err(io_err(format!("create `{}`", shm.display())))?;
+    sys::mount(
+        Some("shm".as_ref()),
+        &shm,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(io_err(format!(
+        "mount the pod's shm on `{}`",
+        shm.display()
+    )))?;
+    let volumes = pod.dir.join("volumes");
+    for v in flags.volumes.iter().filter(|v| v.is_named()) {
+        let d = volumes.join(&v.source);
+        std::fs::create_dir_all(&d).map_err(io_err(format!("create volume `{}`", d.display())))?;
+    }
+    {
+        let _store = opts.store.lock_shared()?;
+        for app in &m.apps {
+            let image = opts.store.image(&app.digest)?;
+            let layers = opts.store.layer_dirs(&image)?;
+            let dir = pod.app_dir(&app.name);
+            std::fs::create_dir_all(&dir).map_err(io_err(format!("create `{}`", dir.display())))?;
+            let rootfs = rootfs::mount(&dir, &layers, flags.no_overlay)?;
+            let user = user::resolve(&rootfs, &app.user)?;
+            let parts = PodParts {
+                flags,
+                hostname: &host,
+                netns: namespaces.net.clone(),
+                ipcns: namespaces.ipc.clone(),
+                utsns: namespaces.uts.clone(),
+                etc: etc.clone(),
+                shm: shm.clone(),
+                volumes: volumes.clone(),
+                cgroups_path: format!("/hoist/{}-{}", m.uuid, app.name),
+            };
+            let config = spec::app_config(app, &user, &parts)?;
+            let text = serde_json::to_vec_pretty(&config).unwrap_or_default();
+            write_atomic(&dir.join("config.json"), &text)?;
+        }
+    }
+    let mut apps = Vec::new();
+    for app in &m.apps {
+        let pid = stage1.run_detached(
+            &app.name,
+            &pod.container_id(&app.name),
+            &pod.app_dir(&app.name),
+            &opts.output,
+        )?;
+        apps.push(Running {
+            name: app.name.clone(),
+            pid,
+            exit: None,
+        });
+    }
+    Ok(apps)
+}
+
+/// Waits for every app to end, passing signals on.
+fn watch(
+    pod: &Pod,
+    flags: &PodFlags,
+    signals: &SignalSet,
+    apps: &mut [Running],
+) -> Result<(), PodError> {
+    let mut kill_at: Option<Instant> = None;
+    let signal_all = |apps: &[Running], sig: i32| {
+        for a in apps.iter().filter(|a| a.exit.is_none()) {
+            let _ = sys::kill(a.pid, sig);
+        }
+    };
+    while apps.iter().any(|a| a.exit.is_none()) {
+        let timeout = kill_at.map_or(Duration::from_secs(5), |t| {
+            t.saturating_duration_since(Instant::now())
+        });
+        match signals.wait(timeout).map_err(io_err("wait for signals"))? {
+            Some(libc::SIGTERM | libc::SIGINT | libc::SIGHUP) if kill_at.is_none() => {
+                signal_all(apps, libc::SIGTERM);
+                kill_at = Some(Instant::now() + flags.stop_timeout);
+            }
+            Some(libc::SIGUSR1) => signal_all(apps, libc::SIGKILL),
+            _ => {}
+        }
+        while let Some((pid, exit)) = sys::reap_any().map_err(io_err("wait for the apps"))? {
+            if let Some(a) = apps.iter_mut().find(|a| a.pid == pid && a.exit.is_none()) {
+                a.exit = Some(exit);
+                let _ = std::fs::write(
+                    pod.app_dir(&a.name).join("exit"),
+                    format!("{}\n", exit.status()),
+                );
+            }
+        }
+        // An app reaped by someone else (it should not happen: we are its subreaper)
+        // must not keep the pod alive for ever.
+        for a in apps
+            .iter_mut()
+            .filter(|a| a.exit.is_none() && !sys::alive(a.pid))
+        {
+            a.exit = Some(Exit::Code(255));
+        }
+        if kill_at.is_some_and(|t| Instant::now() >= t) {
+            signal_all(apps, libc::SIGKILL);
+            kill_at = Some(Instant::now() + Duration::from_secs(5));
+        }
+    }
+    Ok(())
+}

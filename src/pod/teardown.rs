@@ -1,0 +1,169 @@
+//! Undoing a pod, step by step and idempotently, so that the supervisor at the end of
+//! a pod, `stop` of a pod whose supervisor died, and `gc` after a crash all run the
+//! same code: the stage1's containers deleted (their cgroups with them), the rootfs
+//! overlays unmounted, CNI DEL for every attachment, the namespace files and the shm
+//! tmpfs unmounted. A failing step does not stop the rest; every failure is returned.
+
+use std::path::{Path, PathBuf};
+
+use super::stage1::Stage1;
+use super::{ns, rootfs, Pod, PodManifest};
+use crate::net::cni::{self, Attachment};
+use crate::sys;
+
+/// Tears `pod` down; returns what could not be undone.
+pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
+    let mut errors = Vec::new();
+    let stage1 = Stage1::new(manifest.stage1.clone(), &pod.dir);
+    for app in manifest.apps.iter().rev() {
+        if let Err(e) = stage1.delete(&app.name, &pod.container_id(&app.name)) {
+            errors.push(e.to_string());
+        }
+        if let Err(e) = rootfs::unmount(&pod.app_dir(&app.name)) {
+            errors.push(e.to_string());
+        }
+        errors.extend(remove_cgroups(&pod.container_id(&app.name)));
+    }
+    errors.extend(detach_networks(pod, manifest));
+    errors.extend(ns::remove(&pod.dir));
+    let shm = pod.dir.join("shm");
+    if let Err(e) = sys::umount_detach(&shm) {
+        errors.push(format!("unmount `{}`: {e}", shm.display()));
+    }
+    errors
+}
+
+/// CNI DEL for each attachment recorded under `net/`, newest first; a record is
+/// removed once its DEL succeeded.
+pub fn detach_networks(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
+    let mut errors = Vec::new();
+    let dir = pod.dir.join("net");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return errors;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    for f in files.iter().rev() {
+        let att: Attachment = match std::fs::read(f)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            Some(a) => a,
+            None => {
+                errors.push(format!("read `{}`", f.display()));
+                continue;
+            }
+        };
+        match cni::del(&att, &manifest.flags.ports) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(f);
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    errors
+}
+
+/// Removes the app's cgroup (`hoist/<container id>`) from every hierarchy where the
+/// stage1 left it (crun keeps it in a v1 hugetlb hierarchy, a killed stage1 anywhere).
+/// An empty cgroup goes with rmdir; one still busy is reported.
+fn remove_cgroups(container_id: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    for mount in cgroup_mounts() {
+        let dir = mount.join("hoist").join(container_id);
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => errors.push(format!("remove cgroup `{}`: {e}", dir.display())),
+        }
+    }
+    errors
+}
+
+/// The mount points of cgroup (v1) and cgroup2 file systems.
+fn cgroup_mounts() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fstype = right.split(' ').next().unwrap_or_default();
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        if let Some(mp) = left.split(' ').nth(4) {
+            let mp = PathBuf::from(unescape(mp));
+            if !out.contains(&mp) {
+                out.push(mp);
+            }
+        }
+    }
+    out
+}
+
+/// Mount points at or below `dir` in this mount namespace (from /proc/self/mountinfo).
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(unescape(m)))
+        .filter(|m| m.starts_with(dir))
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Removes a pod directory that holds no mounts any more.
+pub fn remove_dir(pod: &Pod) -> Result<(), String> {
+    let left = mounts_under(&pod.dir);
+    if !left.is_empty() {
+        return Err(format!(
+            "pod {} still has mounts ({}); not removing it",
+            pod.uuid,
+            left.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    std::fs::remove_dir_all(&pod.dir).map_err(|e| format!("remove `{}`: {e}", pod.dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape(r"/a\040b"), "/a b");
+        assert_eq!(unescape(r"/x\134y"), r"/x\y");
+        assert_eq!(unescape("/plain"), "/plain");
+        assert!(mounts_under(Path::new("/"))
+            .iter()
+            .any(|m| m == Path::new("/")));
+    }
+}
