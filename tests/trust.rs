@@ -25,3 +25,5 @@ mod cli;
 mod cosign;
 #[path = "trust/gpg.rs"]
 mod gpg;
+#[path = "trust/registry.rs"]
+mod registry;

@@ -2,10 +2,6 @@
 //! verify; a wrong key, another digest, another repository, no signature and
 //! `reject` are refused before anything is stored.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
 use crate::common::scratch;
@@ -179,62 +175,6 @@ fn bad_policies_are_errors_not_accept() {
     ]);
     assert!(err.contains("/nonexistent/policy.json"), "{err}");
     assert_eq!(snapshot(&t.h.store()), before);
-}
-
-/// A docker-registry on a free loopback port, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let bin = require("docker-registry", "docker-registry");
-        let dir = scratch("trust-registry");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
-                s(&dir.path().join("data"))
-            ),
-        )
-        .unwrap();
-        let child = Command::new(bin)
-            .args(["serve", s(&config)])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let r = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "docker-registry did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// What HOST.md promises: `skopeo copy --sign-by` to a registry writes the signature

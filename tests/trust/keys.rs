@@ -3,8 +3,10 @@
 //! policy, registries.d and lookaside directories.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use p256::ecdsa::signature::Signer;
@@ -213,10 +215,9 @@ impl Cosign {
 /// Adds to `layout` an image tagged `sha256-<hex>.sig` (for the manifest `digest`)
 /// whose layers are the `(payload, signature)` pairs given, as cosign writes them.
 pub fn attach(layout: &Path, digest: &str, sigs: &[(Vec<u8>, String)]) {
-    let config = write_blob(
-        layout,
-        br#"{"architecture":"","config":{},"os":"","rootfs":{"type":"layers","diff_ids":[]}}"#,
-    );
+    let config_bytes: &[u8] =
+        br#"{"architecture":"","config":{},"os":"","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config = write_blob(layout, config_bytes);
     let layers: Vec<Value> = sigs
         .iter()
         .map(|(payload, sig)| {
@@ -232,7 +233,7 @@ pub fn attach(layout: &Path, digest: &str, sigs: &[(Vec<u8>, String)]) {
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 86},
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_bytes.len()},
         "layers": layers
     }))
     .unwrap();
@@ -330,4 +331,108 @@ impl Setup {
 /// The busybox manifest's bytes.
 pub fn busybox_manifest() -> Vec<u8> {
     std::fs::read(blob(&busybox_layout(), &busybox_digest())).unwrap()
+}
+
+/// A docker-registry on a free loopback port, killed on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let bin = require("docker-registry", "docker-registry");
+        let dir = scratch("trust-registry");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+                s(&dir.path().join("data"))
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .args(["serve", s(&config)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let r = Registry {
+            child,
+            port,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "docker-registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `busybox httpd` serving `dir` on a free loopback port (an http lookaside), killed
+/// on drop.
+pub struct Httpd {
+    child: Child,
+    pub port: u16,
+}
+
+impl Httpd {
+    pub fn start(dir: &Path) -> Httpd {
+        let bin = require("busybox", "busybox-static");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .args([
+                "httpd",
+                "-f",
+                "-p",
+                &format!("127.0.0.1:{port}"),
+                "-h",
+                s(dir),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start busybox httpd");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "busybox httpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Httpd { child, port }
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
