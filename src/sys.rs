@@ -99,10 +99,3 @@ pub fn geteuid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory.
     unsafe { libc::geteuid() }
 }
-
-/// `flock(2)` with `LOCK_EX`: waits for an exclusive lock on the open file or
-/// directory `fd`, released when it is closed (also when the process dies).
-pub fn flock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: flock takes an integer fd and no memory.
-    retry(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) }).map(drop)
-}

@@ -145,6 +145,9 @@ pub struct AppFlags {
     pub env_files: Vec<PathBuf>,
     pub user: Option<String>,
     pub working_dir: Option<String>,
+    /// The app speaks sd_notify: the pod is ready when it says READY=1.
+    #[serde(default)]
+    pub notify: bool,
     /// The words after `--`; `None` when there was no `--`.
     pub args: Option<Vec<String>>,
 }
@@ -183,7 +186,8 @@ Pod flags:
   --caps-retain CAP[,CAP]   keep only these capabilities
   --caps-remove CAP[,CAP]   drop these from the default set
   --seccomp default|unconfined|FILE   the seccomp profile (default: hoist's default)
-  --notify                  tell systemd (NOTIFY_SOCKET) READY=1 once the apps started
+  --notify                  tell systemd (NOTIFY_SOCKET) READY=1 once the apps started (and
+                            the apps marked --notify said READY=1)
   --pull missing|always|never   when to fetch the images (default missing)
   --stop-timeout SECONDS    grace time between SIGTERM and SIGKILL (default 10)
   --detach                  leave the pod running under its own supervisor; print its UUID
@@ -197,6 +201,8 @@ App flags (after the image they are for):
   --env-file FILE           read K=V lines from FILE
   --user USER[:GROUP]       run as this user (default: the image's)
   --working-dir DIR         the working directory (default: the image's)
+  --notify                  the app speaks sd_notify: with the pod's --notify, the pod is
+                            ready when this app sends READY=1
   -- ARGS...                arguments (they replace the image's cmd)
 ";
 
@@ -246,7 +252,7 @@ pub fn parse(words: &[String]) -> Result<RunArgs, ArgsError> {
             Ok(v.clone())
         };
         if let Some(app) = apps.last_mut() {
-            if app_flag(app, flag, &mut value)? {
+            if app_flag(app, flag, inline.is_some(), &mut value)? {
                 continue;
             }
         } else if matches!(flag, "exec" | "env" | "env-file" | "user" | "working-dir") {
@@ -278,6 +284,7 @@ fn bad(flag: &str, value: &str, reason: impl Into<String>) -> ArgsError {
 fn app_flag(
     app: &mut AppFlags,
     flag: &str,
+    inline: bool,
     value: &mut dyn FnMut() -> Result<String, ArgsError>,
 ) -> Result<bool, ArgsError> {
     match flag {
@@ -292,6 +299,7 @@ fn app_flag(
         }
         "env-file" => app.env_files.push(value()?.into()),
         "user" => app.user = Some(value()?),
+        "notify" => app.notify = boolean(flag, inline, value)?,
         "working-dir" => {
             let v = value()?;
             if !v.starts_with('/') {

@@ -34,6 +34,9 @@ pub struct App {
     /// `USER[:GROUP]` as names or numbers, resolved in the app's rootfs at run time.
     pub user: String,
     pub working_dir: String,
+    /// The app speaks sd_notify (`--notify` after the image).
+    #[serde(default)]
+    pub notify: bool,
 }
 
 /// The parts of an image config an app starts from.
@@ -132,6 +135,7 @@ impl App {
                 .or_else(|| config.user.clone().filter(|u| !u.is_empty()))
                 .unwrap_or_else(|| "0".into()),
             working_dir,
+            notify: flags.notify,
         })
     }
 }

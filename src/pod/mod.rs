@@ -20,7 +20,7 @@
 //!   net/<network>.json          CNI results, for DEL
 //!   shm/                        the pod's /dev/shm (a tmpfs)
 //!   volumes/<name>/             named volumes
-//!   stage1/                     the stage1's --root
+//!   stage1.log                  the stage1's JSON log (its --root is /run/hoist/<uuid>)
 //!   apps/<name>/{config.json,rootfs,upper,work,exit}
 //!   log                         stdout and stderr of a detached pod's apps
 //!   error                       why a pod failed to start, if it did
@@ -103,6 +103,9 @@ pub fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PodError {
     let what = what.into();
     move |source| PodError::Io { what, source }
 }
+
+/// Where pods' stage1 state roots live.
+pub const STAGE1_ROOT: &str = "/run/hoist";
 
 /// Where a pod is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,13 +238,22 @@ impl Pod {
         self.dir.join("apps").join(app)
     }
 
-    /// The container ID of `app` in the stage1.
+    /// The container ID of `app` in the stage1: the app's name, as every pod gives
+    /// its stage1 a state root of its own.
     pub fn container_id(&self, app: &str) -> String {
+        app.to_owned()
+    }
+
+    /// The app's cgroup below the hierarchies' roots: `hoist/<uuid>-<app>`.
+    pub fn cgroup_name(&self, app: &str) -> String {
         format!("{}-{app}", self.uuid)
     }
 
+    /// The stage1's `--root` for this pod: `/run/hoist/<uuid>`. Not in the pod
+    /// directory: unix socket paths the stage1 makes there (runc's sd_notify socket)
+    /// must fit in 108 bytes.
     pub fn stage1_root(&self) -> PathBuf {
-        self.dir.join("stage1")
+        Path::new(STAGE1_ROOT).join(&self.uuid)
     }
 
     /// Takes the pod's lock: exclusively, waiting or not. `Ok(None)` when `wait` is

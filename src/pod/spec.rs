@@ -205,6 +205,7 @@ mod tests {
             env: vec!["PATH=/bin".into()],
             user: "0".into(),
             working_dir: "/".into(),
+            notify: false,
         };
         let user = User {
             uid: 1,

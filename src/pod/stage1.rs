@@ -65,11 +65,11 @@ pub enum Output<'a> {
 }
 
 impl Stage1 {
-    pub fn new(bin: PathBuf, pod_dir: &Path) -> Stage1 {
+    pub fn new(bin: PathBuf, pod: &super::Pod) -> Stage1 {
         Stage1 {
             bin,
-            root: pod_dir.join("stage1"),
-            log: pod_dir.join("stage1.log"),
+            root: pod.stage1_root(),
+            log: pod.dir.join("stage1.log"),
         }
     }
 
@@ -129,15 +129,23 @@ impl Stage1 {
     /// one runtime process less per app); returns the container's pid. The app's
     /// stdio is the runtime's (runc's pass-through mode): stdin /dev/null, stdout and
     /// stderr to `out`.
+    ///
+    /// With `notify`, the runtime gets `NOTIFY_SOCKET` = that socket: it passes a socket
+    /// into the app and forwards the app's READY=1 there (runc's, crun's and
+    /// hoist-runtime's sd_notify passthrough).
     pub fn run_detached(
         &self,
         app: &str,
         id: &str,
         bundle: &Path,
         out: &Output<'_>,
+        notify: Option<&Path>,
     ) -> Result<i32, PodError> {
         let pid_file = bundle.join("pid");
         let mut c = self.command();
+        if let Some(sock) = notify {
+            c.env("NOTIFY_SOCKET", sock);
+        }
         c.arg("run")
             .arg("--detach")
             .arg("--bundle")

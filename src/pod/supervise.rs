@@ -10,6 +10,7 @@
 //! when every app has ended tears the pod down and moves it to `exited-garbage`.
 //! Setup that fails part-way is torn down by the same code, so nothing is left.
 
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,10 @@ struct Running {
     pid: i32,
     exit: Option<Exit>,
 }
+
+/// The socket an app that speaks sd_notify reaches the supervisor on (through the
+/// stage1), by app name.
+type NotifySocket = (String, UnixDatagram);
 
 /// What the supervisor needs besides the pod.
 pub struct Options<'a> {
@@ -75,16 +80,18 @@ pub fn run(pods: &Pods, mut pod: Pod, opts: &Options<'_>) -> Result<i32, PodErro
     ])
     .map_err(io_err("block signals"))?;
     sys::set_child_subreaper().map_err(io_err("become a child subreaper"))?;
-    let stage1 = Stage1::new(manifest.stage1.clone(), &pod.dir);
+    let stage1 = Stage1::new(manifest.stage1.clone(), &pod);
 
-    let mut apps = match setup(&pod, &manifest, opts, &stage1) {
-        Ok(apps) => apps,
+    let (mut apps, notify) = match setup(&pod, &manifest, opts, &stage1) {
+        Ok(started) => started,
         Err(e) => {
             let _ = std::fs::write(pod.dir.join("error"), format!("{e}\n"));
             finish(pods, &mut pod, &manifest);
             return Err(e);
         }
     };
+    let pending = wait_ready(&pod, &signals, &mut apps, &notify)?;
+    drop(notify);
     let _ = std::fs::write(pod.dir.join("started"), b"");
     // The supervisor now idles for the pod's life: give back the code pages of setup.
     sys::release_text_pages();
@@ -95,7 +102,7 @@ pub fn run(pods: &Pods, mut pod: Pod, opts: &Options<'_>) -> Result<i32, PodErro
             pod.uuid
         ));
     }
-    watch(&pod, &manifest.flags, &signals, &mut apps)?;
+    watch(&pod, &manifest.flags, &signals, &mut apps, pending)?;
     if manifest.flags.notify {
         systemd::notify("STOPPING=1\n");
     }
@@ -137,7 +144,7 @@ fn setup(
     m: &PodManifest,
     opts: &Options<'_>,
     stage1: &Stage1,
-) -> Result<Vec<Running>, PodError> {
+) -> Result<(Vec<Running>, Vec<NotifySocket>), PodError> {
     let flags = &m.flags;
     let host = hostname(m);
     let with_net = !flags.net.iter().any(|n| n == "host");
@@ -201,7 +208,7 @@ fn setup(
                 etc: etc.clone(),
                 shm: shm.clone(),
                 volumes: volumes.clone(),
-                cgroups_path: format!("/hoist/{}-{}", m.uuid, app.name),
+                cgroups_path: format!("/hoist/{}", pod.cgroup_name(&app.name)),
             };
             let config = spec::app_config(app, &user, &parts)?;
             let text = serde_json::to_vec_pretty(&config).unwrap_or_default();
@@ -209,12 +216,27 @@ fn setup(
         }
     }
     let mut apps = Vec::new();
+    let mut notify = Vec::new();
     for app in &m.apps {
+        let sock = if flags.notify && app.notify {
+            let dir = pod.dir.join("notify");
+            std::fs::create_dir_all(&dir).map_err(io_err(format!("create `{}`", dir.display())))?;
+            let path = dir.join(format!("{}.sock", app.name));
+            let s =
+                UnixDatagram::bind(&path).map_err(io_err(format!("bind `{}`", path.display())))?;
+            s.set_nonblocking(true)
+                .map_err(io_err("make the notify socket non-blocking"))?;
+            notify.push((app.name.clone(), s));
+            Some(path)
+        } else {
+            None
+        };
         let pid = stage1.run_detached(
             &app.name,
             &pod.container_id(&app.name),
             &pod.app_dir(&app.name),
             &opts.output,
+            sock.as_deref(),
         )?;
         apps.push(Running {
             name: app.name.clone(),
@@ -222,7 +244,55 @@ fn setup(
             exit: None,
         });
     }
-    Ok(apps)
+    Ok((apps, notify))
+}
+
+/// Waits until every app that speaks sd_notify has sent READY=1 (forwarded by the
+/// stage1 to the app's socket), or has ended. A stop signal arriving meanwhile ends
+/// the wait and is returned for `watch` to act on.
+fn wait_ready(
+    pod: &Pod,
+    signals: &SignalSet,
+    apps: &mut [Running],
+    notify: &[NotifySocket],
+) -> Result<Option<i32>, PodError> {
+    let mut waiting: Vec<&NotifySocket> = notify.iter().collect();
+    let mut buf = [0u8; 4096];
+    while !waiting.is_empty() {
+        waiting.retain(|(name, sock)| {
+            let mut ready = false;
+            while let Ok(n) = sock.recv(&mut buf) {
+                ready |= buf[..n].split(|b| *b == b'\n').any(|l| l == b"READY=1");
+            }
+            let ended = apps.iter().any(|a| &a.name == name && a.exit.is_some());
+            !ready && !ended
+        });
+        if waiting.is_empty() {
+            break;
+        }
+        match signals
+            .wait(Duration::from_millis(50))
+            .map_err(io_err("wait for signals"))?
+        {
+            Some(libc::SIGCHLD) | None => reap(pod, apps)?,
+            Some(sig) => return Ok(Some(sig)),
+        }
+    }
+    Ok(None)
+}
+
+/// Records the exit of every app that has ended.
+fn reap(pod: &Pod, apps: &mut [Running]) -> Result<(), PodError> {
+    while let Some((pid, exit)) = sys::reap_any().map_err(io_err("wait for the apps"))? {
+        if let Some(a) = apps.iter_mut().find(|a| a.pid == pid && a.exit.is_none()) {
+            a.exit = Some(exit);
+            let _ = std::fs::write(
+                pod.app_dir(&a.name).join("exit"),
+                format!("{}\n", exit.status()),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Waits for every app to end, passing signals on.
@@ -231,6 +301,7 @@ fn watch(
     flags: &PodFlags,
     signals: &SignalSet,
     apps: &mut [Running],
+    mut pending: Option<i32>,
 ) -> Result<(), PodError> {
     let mut kill_at: Option<Instant> = None;
     let signal_all = |apps: &[Running], sig: i32| {
@@ -242,7 +313,11 @@ fn watch(
         let timeout = kill_at.map_or(Duration::from_secs(5), |t| {
             t.saturating_duration_since(Instant::now())
         });
-        match signals.wait(timeout).map_err(io_err("wait for signals"))? {
+        let sig = match pending.take() {
+            Some(s) => Some(s),
+            None => signals.wait(timeout).map_err(io_err("wait for signals"))?,
+        };
+        match sig {
             Some(libc::SIGTERM | libc::SIGINT | libc::SIGHUP) if kill_at.is_none() => {
                 signal_all(apps, libc::SIGTERM);
                 kill_at = Some(Instant::now() + flags.stop_timeout);
@@ -250,15 +325,7 @@ fn watch(
             Some(libc::SIGUSR1) => signal_all(apps, libc::SIGKILL),
             _ => {}
         }
-        while let Some((pid, exit)) = sys::reap_any().map_err(io_err("wait for the apps"))? {
-            if let Some(a) = apps.iter_mut().find(|a| a.pid == pid && a.exit.is_none()) {
-                a.exit = Some(exit);
-                let _ = std::fs::write(
-                    pod.app_dir(&a.name).join("exit"),
-                    format!("{}\n", exit.status()),
-                );
-            }
-        }
+        reap(pod, apps)?;
         // An app reaped by someone else (it should not happen: we are its subreaper)
         // must not keep the pod alive for ever.
         for a in apps

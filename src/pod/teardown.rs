@@ -14,7 +14,7 @@ use crate::sys;
 /// Tears `pod` down; returns what could not be undone.
 pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
     let mut errors = Vec::new();
-    let stage1 = Stage1::new(manifest.stage1.clone(), &pod.dir);
+    let stage1 = Stage1::new(manifest.stage1.clone(), pod);
     for app in manifest.apps.iter().rev() {
         if let Err(e) = stage1.delete(&app.name, &pod.container_id(&app.name)) {
             errors.push(e.to_string());
@@ -22,7 +22,13 @@ pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
         if let Err(e) = rootfs::unmount(&pod.app_dir(&app.name)) {
             errors.push(e.to_string());
         }
-        errors.extend(remove_cgroups(&pod.container_id(&app.name)));
+        errors.extend(remove_cgroups(&pod.cgroup_name(&app.name)));
+    }
+    let root = pod.stage1_root();
+    if let Err(e) = std::fs::remove_dir_all(&root) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            errors.push(format!("remove `{}`: {e}", root.display()));
+        }
     }
     errors.extend(detach_networks(pod, manifest));
     errors.extend(ns::remove(&pod.dir));
@@ -71,10 +77,10 @@ pub fn detach_networks(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
 /// Removes the app's cgroup (`hoist/<container id>`) from every hierarchy where the
 /// stage1 left it (crun keeps it in a v1 hugetlb hierarchy, a killed stage1 anywhere).
 /// An empty cgroup goes with rmdir; one still busy is reported.
-fn remove_cgroups(container_id: &str) -> Vec<String> {
+fn remove_cgroups(name: &str) -> Vec<String> {
     let mut errors = Vec::new();
     for mount in cgroup_mounts() {
-        let dir = mount.join("hoist").join(container_id);
+        let dir = mount.join("hoist").join(name);
         match std::fs::remove_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

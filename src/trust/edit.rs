@@ -278,7 +278,7 @@ fn lock_dir(path: &Path) -> Result<std::fs::File, TrustError> {
     };
     std::fs::create_dir_all(dir).map_err(err)?;
     let f = std::fs::File::open(dir).map_err(err)?;
-    crate::sys::flock_exclusive(std::os::fd::AsFd::as_fd(&f)).map_err(err)?;
+    crate::sys::flock(std::os::fd::AsFd::as_fd(&f), true, true).map_err(err)?;
     Ok(f)
 }
 

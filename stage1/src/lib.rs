@@ -13,6 +13,7 @@ pub mod fuzzing;
 pub mod hooks;
 pub mod logging;
 pub mod namespaces;
+pub mod notify;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -153,6 +153,8 @@ impl Env {
             !rules.contains(uuid),
             "iptables rules naming pod {uuid} left"
         );
+        let root = Path::new("/run/hoist").join(uuid);
+        assert!(!root.exists(), "stage1 state left: {}", root.display());
         let procs = run::processes_mentioning(uuid);
         assert!(procs.is_empty(), "processes of pod {uuid} left: {procs:?}");
     }

@@ -41,7 +41,7 @@ pub fn enter(args: &EnterArgs, ctx: &Ctx) -> Result<ExitCode> {
     } else {
         args.command.clone()
     };
-    let stage1 = Stage1::new(m.stage1.clone(), &pod.dir);
+    let stage1 = Stage1::new(m.stage1.clone(), &pod);
     let code = stage1.exec(&pod.container_id(&app.name), &command)?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -46,7 +46,7 @@ pub fn create(
 ) -> Result<i32> {
     crate::container::validate_id(&args.id)?;
     let bundle = absolute(&args.bundle)?;
-    let spec = Spec::load(&bundle)?;
+    let mut spec = Spec::load(&bundle)?;
     spec::validate(&spec)?;
     let root_path = spec
         .root
@@ -72,6 +72,7 @@ pub fn create(
         dir: Some(dir.clone()),
         cgroups: Vec::new(),
     };
+    crate::notify::prepare(&dir, &mut spec)?;
     if !ctx.cgroups_disabled {
         cleanup.cgroups = cgroups::create(
             spec.linux().cgroups_path.as_deref(),

@@ -1,6 +1,9 @@
 //! `run`: create and start; in the foreground, pass signals on, wait for the process,
 //! delete the container and exit with the process's status (runc's behaviour). With
 //! `terminal: true` and no --console-socket, the pty is proxied to our own stdio.
+//! With `NOTIFY_SOCKET`, the container's notifications are passed on (notify.rs): by
+//! `run --detach` until READY with MAINPID the container's init, as `start` does; in the
+//! foreground for as long as the container lives, with MAINPID our own pid (runc's).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -10,6 +13,7 @@ use anyhow::{Context, Result};
 use super::Ctx;
 use crate::cli::RunArgs;
 use crate::container::Container;
+use crate::notify::Listener;
 use crate::process::pty_proxy;
 use crate::spec::Spec;
 use crate::{logging, sys};
@@ -53,21 +57,29 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     };
     drop(pair);
     if args.detach {
-        if let Err(e) = super::start::start(id, ctx) {
-            destroy(ctx, id);
-            return Err(e);
+        match super::start::start(id, ctx) {
+            Ok(Some(n)) => n.wait_ready()?,
+            Ok(None) => {}
+            Err(e) => {
+                destroy(ctx, id);
+                return Err(e);
+            }
         }
         return Ok(0);
     }
     // Block the signals before start so none is lost between start and the wait loop.
     let (sigfd, _old) = sys::signalfd(FORWARDED).context("set up signal forwarding")?;
-    if let Err(e) = super::start::start(id, ctx) {
-        destroy(ctx, id);
-        return Err(e);
-    }
+    let notify = match super::start::start(id, ctx) {
+        Ok(n) => n,
+        Err(e) => {
+            destroy(ctx, id);
+            return Err(e);
+        }
+    };
     let code = match &master {
-        Some(m) => pty_proxy::proxy(m, pid, &sigfd).context("proxy the container's terminal")?,
-        None => wait(pid, &sigfd)?,
+        Some(m) => pty_proxy::proxy(m, pid, &sigfd, notify.as_ref())
+            .context("proxy the container's terminal")?,
+        None => wait_notify(pid, &sigfd, notify.as_ref())?,
     };
     if !args.keep {
         destroy(ctx, id);
@@ -77,6 +89,11 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
 
 /// Waits for our child `pid`, passing forwarded signals on; returns its exit status.
 pub fn wait(pid: libc::pid_t, sigfd: &OwnedFd) -> Result<i32> {
+    wait_notify(pid, sigfd, None)
+}
+
+/// `wait`, passing the container's notifications on too.
+fn wait_notify(pid: libc::pid_t, sigfd: &OwnedFd, notify: Option<&Listener>) -> Result<i32> {
     let pidfd = sys::pidfd_open(pid).context("watch the container process")?;
     loop {
         let mut fds = [
@@ -90,8 +107,16 @@ pub fn wait(pid: libc::pid_t, sigfd: &OwnedFd) -> Result<i32> {
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: notify.map_or(-1, |n| n.as_fd().as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         sys::poll(&mut fds, -1).context("wait for the container process")?;
+        if let (Some(n), true) = (notify, fds[2].revents != 0) {
+            n.forward_foreground();
+        }
         if fds[1].revents & libc::POLLIN != 0 {
             let sig = sys::read_signal(sigfd.as_fd()).context("read signal")?;
             let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);

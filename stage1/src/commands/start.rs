@@ -1,19 +1,25 @@
 //! `start`: release the waiting init through the exec fifo, then run poststart hooks.
+//! With `NOTIFY_SOCKET` set, wait for the container's READY and pass it on (notify.rs).
 
 use anyhow::{bail, Context, Result};
 use std::os::fd::AsFd;
 
 use super::Ctx;
 use crate::container::{Container, Status};
+use crate::notify::Listener;
 use crate::{hooks, sys};
 
-pub fn start(id: &str, ctx: &Ctx) -> Result<()> {
+/// Starts the container; returns its notify listener when the caller has a
+/// NOTIFY_SOCKET and create made the container a notify dir (bound before the release,
+/// so that no early message is lost).
+pub fn start(id: &str, ctx: &Ctx) -> Result<Option<Listener>> {
     let mut c = Container::load(&ctx.root, id, true)?;
     match c.status() {
         Status::Created => {}
         Status::Stopped => bail!("cannot start a container that has stopped"),
         s => bail!("cannot start an already {} container", s.as_str()),
     }
+    let notify = Listener::bind(&c.dir, c.state.pid)?;
     let fifo = c.fifo_path();
     let fd = match sys::openat(None, &fifo, libc::O_WRONLY | libc::O_NONBLOCK, 0) {
         // No reader: the init is gone.
@@ -34,9 +40,13 @@ pub fn start(id: &str, ctx: &Ctx) -> Result<()> {
         &c.state.config.hooks().poststart,
         state.as_bytes(),
     );
-    Ok(())
+    Ok(notify)
 }
 
 pub fn run(id: &str, ctx: &Ctx) -> Result<i32> {
-    start(id, ctx).map(|()| 0)
+    // The state lock is released before the wait: kill, state and delete work meanwhile.
+    if let Some(n) = start(id, ctx)? {
+        n.wait_ready()?;
+    }
+    Ok(0)
 }

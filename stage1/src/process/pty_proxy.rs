@@ -4,10 +4,16 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use crate::notify::Listener;
 use crate::sys;
 
 /// Copies until the process exits; returns its exit status.
-pub fn proxy(master: &OwnedFd, pid: libc::pid_t, sigfd: &OwnedFd) -> std::io::Result<i32> {
+pub fn proxy(
+    master: &OwnedFd,
+    pid: libc::pid_t,
+    sigfd: &OwnedFd,
+    notify: Option<&Listener>,
+) -> std::io::Result<i32> {
     // SAFETY: fds 0 and 1 are open for the whole life of the process.
     let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
     let saved = if sys::isatty(stdin) {
@@ -18,7 +24,7 @@ pub fn proxy(master: &OwnedFd, pid: libc::pid_t, sigfd: &OwnedFd) -> std::io::Re
     if let Ok((rows, cols)) = sys::get_winsize(stdin) {
         let _ = sys::set_winsize(master.as_fd(), rows, cols);
     }
-    let r = copy_loop(master, pid, sigfd, stdin, stdout);
+    let r = copy_loop(master, pid, sigfd, notify, stdin, stdout);
     if let Some(t) = saved {
         sys::tty_restore(stdin, &t);
     }
@@ -29,6 +35,7 @@ fn copy_loop(
     master: &OwnedFd,
     pid: libc::pid_t,
     sigfd: &OwnedFd,
+    notify: Option<&Listener>,
     stdin: BorrowedFd<'_>,
     stdout: BorrowedFd<'_>,
 ) -> std::io::Result<i32> {
@@ -57,8 +64,16 @@ fn copy_loop(
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: notify.map_or(-1, |n| n.as_fd().as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         sys::poll(&mut fds, -1)?;
+        if let (Some(n), true) = (notify, fds[4].revents != 0) {
+            n.forward_foreground();
+        }
         if fds[0].revents != 0 {
             match sys::read(master.as_fd(), &mut buf) {
                 Ok(n) if n > 0 => sys::write_all(stdout, &buf[..n])?,

@@ -5,12 +5,15 @@
 //! namespace inodes, which check groups to run). It prints one TAP line per check and
 //! exits 0 when all pass, 1 otherwise.
 //!
+//! `runtimetest notify LINE…` instead sends an sd_notify message (notify.rs).
+//!
 //! Built static (`-C target-feature=+crt-static`) so it runs in any rootfs.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod caps;
 mod cgroupfs;
 mod checks;
+mod notify;
 mod procfs;
 mod sys;
 mod tap;
@@ -34,6 +37,13 @@ fn load(path: &Path) -> Result<Value, String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "notify") {
+        let lines: Vec<String> = std::env::args_os()
+            .skip(2)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return notify::main(&lines);
+    }
     let mut tap = Tap::new();
     // argv[1] names the config when it is a file; otherwise the arguments are only
     // there for the `process.args` check.
