@@ -4,10 +4,12 @@
 //! tests' own P-256 signer, as Debian's skopeo has sigstore disabled) verify, and
 //! refusing a wrong key, a signature for another digest or another repository, a
 //! missing signature and `reject` with one clear line, exit 1 and the store exactly
-//! as before. `hoist trust` writing, listing and removing policy entries.
+//! as before; the same for `docker://` images in a real docker-registry (file:// and
+//! http lookasides, cosign attachments pushed as tags). `hoist trust` writing, listing
+//! and removing policy entries.
 //!
-//! Needs gnupg and skopeo (and docker-registry for the `copy --sign-by` test); the
-//! busybox layout `make image` builds.
+//! Needs gnupg, skopeo, docker-registry and busybox-static (httpd, for the http
+//! lookaside), all in the Makefile's deps; the busybox layout `make image` builds.
 // Test helpers panic on setup failures by design.
 #![allow(clippy::unwrap_used)]
 
