@@ -206,7 +206,7 @@ bench: deps release image
 
 # The fuzz targets on stable Rust (no sanitizer): each runs FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := config_json seccomp_compile unpack
+FUZZ_TARGETS := config_json seccomp_compile unpack reference manifest policy
 fuzz:
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
 	cd fuzz && for t in $(FUZZ_TARGETS); do \

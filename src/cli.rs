@@ -1,8 +1,9 @@
-//! hoist's command line: `hoist [--dir DIR] fetch …`, `hoist image …`, the pod commands
-//! (`run`, `prepare`, `list`, `status`, `enter`, `logs`, `stop`, `rm`, `gc`, …),
-//! `hoist --version`.
+//! hoist's command line: `hoist [--dir DIR] fetch …`, `hoist image …`, `hoist trust …`,
+//! the pod commands (`run`, `prepare`, `list`, `status`, `enter`, `logs`, `stop`, `rm`,
+//! `gc`, …), `hoist --version`.
 
 pub mod pod;
+mod trust;
 
 use std::path::PathBuf;
 
@@ -16,6 +17,7 @@ use pod::{
 
 mod registry;
 pub use registry::{LoginArgs, LogoutArgs, RegistryFlags};
+pub use trust::TrustArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,6 +32,13 @@ pub struct Cli {
     /// Where CNI network configs (`NAME.conflist`) live.
     #[arg(long, global = true, default_value = DEFAULT_NET_DIR)]
     pub net_dir: PathBuf,
+    /// The signature policy (containers-policy.json(5)); default
+    /// ~/.config/containers/policy.json, else /etc/containers/policy.json.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub signature_policy: Option<PathBuf>,
+    /// Where lookaside signature stores are configured (containers-registries.d(5)).
+    #[arg(long = "registries.d", global = true, value_name = "DIR")]
+    pub registries_d: Option<PathBuf>,
     /// Print the version.
     #[arg(long)]
     pub version: bool,
@@ -47,6 +56,9 @@ pub enum Command {
     /// Work with the images in the store.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Trust a key for images under a prefix (writes the signature policy), list or
+    /// remove trusted prefixes.
+    Trust(TrustArgs),
     /// Print the version.
     Version,
     /// Run a pod in the foreground (or --detach): hoist run [POD FLAGS] IMAGE [APP
@@ -209,5 +221,30 @@ mod tests {
             panic!("render")
         };
         assert_eq!(r.dest, PathBuf::from("/out"));
+        // Trust: a key needs --prefix; --list stands alone.
+        let c = Cli::try_parse_from([
+            "hoist",
+            "--signature-policy",
+            "/p.json",
+            "--registries.d",
+            "/r",
+            "trust",
+            "--prefix",
+            "example.com/a",
+            "/k.gpg",
+        ])
+        .unwrap();
+        assert_eq!(c.signature_policy, Some(PathBuf::from("/p.json")));
+        assert_eq!(c.registries_d, Some(PathBuf::from("/r")));
+        assert!(matches!(
+            c.command,
+            Some(Command::Trust(TrustArgs { key: Some(_), .. }))
+        ));
+        assert!(Cli::try_parse_from(["hoist", "trust", "/k.gpg"]).is_err());
+        assert!(Cli::try_parse_from(["hoist", "trust"]).is_err());
+        assert!(Cli::try_parse_from(["hoist", "trust", "--list", "--format", "json"]).is_ok());
+        assert!(Cli::try_parse_from(["hoist", "trust", "--list", "--prefix", "x"]).is_err());
+        assert!(Cli::try_parse_from(["hoist", "trust", "--remove", "--prefix", "a.io/x"]).is_ok());
+        assert!(Cli::try_parse_from(["hoist", "trust", "--remove"]).is_err());
     }
 }

@@ -9,3 +9,4 @@ pub mod net;
 pub mod pod;
 pub mod sys;
 pub mod systemd;
+pub mod trust;

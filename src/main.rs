@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         registry: cli.registry.options(),
         dir: std::path::absolute(&cli.dir).unwrap_or(cli.dir),
         net_dir: std::path::absolute(&cli.net_dir).unwrap_or(cli.net_dir),
+        signature_policy: cli.signature_policy,
+        registries_d: cli.registries_d,
     };
     let Some(command) = cli.command else {
         eprintln!("hoist: no command given (see hoist --help)");
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     };
     finish(match &command {
         Command::Fetch(a) => commands::fetch::run(a, &ctx),
+        Command::Trust(a) => commands::trust::run(a, &ctx),
         Command::Version => commands::version::run(),
         Command::Login(a) => commands::login::login(a, &ctx),
         Command::Logout(a) => commands::login::logout(a, &ctx),

@@ -1,5 +1,6 @@
 //! `hoist fetch [--platform P] [--name NAME] IMAGE`: copy an image into the store,
-//! verified, unpacked and tagged; the manifest digest is the last line on stdout.
+//! admitted by the signature policy, verified, unpacked and tagged; the manifest digest
+//! is the last line on stdout.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -8,9 +9,11 @@ use anyhow::{Context, Result};
 
 use super::Ctx;
 use crate::cli::FetchArgs;
-use crate::image::reference::ImageRef;
+use crate::image::reference::{DockerRef, ImageRef};
 use crate::image::source::{self, Platform};
-use crate::image::store::Fetched;
+use crate::image::store::{Candidate, Fetched};
+use crate::trust::store::NoSignatures;
+use crate::trust::Subject;
 
 pub fn run(args: &FetchArgs, ctx: &Ctx) -> Result<ExitCode> {
     let platform = match &args.platform {
@@ -37,10 +40,20 @@ pub fn fetch_image(
     name: Option<&str>,
 ) -> Result<Fetched> {
     let r = ImageRef::parse(image)?;
+    let (policy, registries) = ctx.trust()?;
     let src = source::open_with(&r, &ctx.registry).with_context(|| format!("fetch `{r}`"))?;
     let store = ctx.store()?;
+    // The image is known by the name it gets in the store: that is what a signature
+    // must vouch for (trust::scope).
+    let admit = |c: &Candidate<'_>| {
+        let identity = DockerRef::parse(c.name).ok();
+        let subject = Subject::new(&r, identity, c.image.digest.clone())
+            .with_parents(c.image.parents.clone());
+        let signatures = c.source.signatures().unwrap_or(&NoSignatures);
+        policy.check(&subject, &registries, signatures)
+    };
     let progress = super::progress::for_stderr();
     store
-        .fetch_with(src.as_ref(), platform, name, progress.as_ref())
+        .fetch_with(src.as_ref(), platform, name, &admit, progress.as_ref())
         .with_context(|| format!("fetch `{r}`"))
 }

@@ -7,6 +7,7 @@ pub mod image;
 pub mod login;
 pub mod pod;
 pub mod progress;
+pub mod trust;
 pub mod version;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use anyhow::{Context, Result};
 
 use crate::image::store::Store;
 use crate::pod::Pods;
+use crate::trust::{registries, Policy, Registries};
 
 /// The global options every command sees.
 pub struct Ctx {
@@ -24,6 +26,10 @@ pub struct Ctx {
     pub net_dir: PathBuf,
     /// The global registry flags.
     pub registry: crate::image::registry::Options,
+    /// `--signature-policy`: the policy file, when not the default.
+    pub signature_policy: Option<PathBuf>,
+    /// `--registries.d`: the registries.d directory, when not the default.
+    pub registries_d: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -32,6 +38,16 @@ impl Ctx {
         Store::open(&self.dir).with_context(|| format!("open store `{}`", self.dir.display()))
     }
 
+    /// The signature policy and registries.d configuration, read before a fetch.
+    pub fn trust(&self) -> Result<(Policy, Registries)> {
+        let policy = Policy::load(self.signature_policy.as_deref())?;
+        let dir = self
+            .registries_d
+            .clone()
+            .unwrap_or_else(|| registries::DEFAULT_DIR.into());
+        let registries = Registries::load(&dir, self.registries_d.is_some())?;
+        Ok((policy, registries))
+    }
     /// Opens (making them if need be) the pod directories under `--dir`.
     pub fn pods(&self) -> Result<Pods> {
         Pods::open(&self.dir).with_context(|| format!("open pods under `{}`", self.dir.display()))

@@ -4,6 +4,7 @@
 //! flattened for `image render` (`render`).
 
 pub mod digest;
+pub mod fuzzing;
 pub mod reference;
 pub mod registry;
 pub mod render;

@@ -200,6 +200,7 @@ fn parse_with(input: &str, default: DefaultDomain) -> Result<DockerRef, Referenc
     if name.is_empty() {
         return Err(err_name("no repository name"));
     }
+    // A cheap bound first; the real limit is on the normalised name, below.
     if name.len() > NAME_MAX {
         return Err(ReferenceError::TooLong {
             input: input.into(),
@@ -236,6 +237,13 @@ fn parse_with(input: &str, default: DefaultDomain) -> Result<DockerRef, Referenc
     } else {
         remote.to_owned()
     };
+    // Docker measures the normalised name (`docker.io/library/…`), so that a name
+    // accepted here also parses when printed in full (found by the reference fuzzer).
+    if domain.len() + 1 + path.len() > NAME_MAX {
+        return Err(ReferenceError::TooLong {
+            input: input.into(),
+        });
+    }
     let tag = match (tag, &digest) {
         (Some(t), _) => Some(t.to_owned()),
         (None, None) => Some(DEFAULT_TAG.to_owned()),
@@ -624,6 +632,7 @@ mod tests {
     #[test]
     fn bad_names() {
         let long = format!("a/{}", "b".repeat(300));
+        let near = "a".repeat(250);
         type Check = fn(&ReferenceError) -> bool;
         let cases: &[(&str, Check)] = &[
             ("", |e| matches!(e, ReferenceError::Empty)),
@@ -657,6 +666,9 @@ mod tests {
             }),
             ("[zz]:1/app", |e| matches!(e, ReferenceError::Domain { .. })),
             (&long, |e| matches!(e, ReferenceError::TooLong { .. })),
+            // Short enough as typed, too long once `docker.io/library/` is added
+            // (the reference fuzzer's find: it must not parse only to fail printed).
+            (&near, |e| matches!(e, ReferenceError::TooLong { .. })),
         ];
         for (input, check) in cases {
             let e = DockerRef::parse(input).expect_err(input);

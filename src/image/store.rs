@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::Batch;
 pub use export::ExportFormat;
-pub use fetch::Fetched;
+pub use fetch::{Candidate, Fetched};
 pub use gc::GcReport;
 pub use images::{Image, ImageEntry};
 pub use parallel::DEFAULT_JOBS;
@@ -148,6 +148,16 @@ pub enum StoreError {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The signature policy refused the image (nothing was stored). Boxed: the
+    /// trust errors carry their reasons, and StoreError travels in many Results.
+    #[error(transparent)]
+    Trust(Box<crate::trust::TrustError>),
+}
+
+impl From<crate::trust::TrustError> for StoreError {
+    fn from(e: crate::trust::TrustError) -> Self {
+        StoreError::Trust(Box::new(e))
+    }
 }
 
 /// The store rooted at one `--dir`.

@@ -284,6 +284,56 @@ impl Client {
         Ok((resp.into_body().into_reader(), len))
     }
 
+    /// GETs a lookaside signature (`http(s)://…/signature-N`, containers-registries.d(5))
+    /// with no credentials (a lookaside is another server), following redirects: the
+    /// body (at most `limit` bytes, more is an error), or `None` on 404.
+    pub fn lookaside(&self, url: &str, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
+        let mut url = url.to_owned();
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.send(&url, None, None)?;
+            let status = resp.status().as_u16();
+            if matches!(status, 301 | 302 | 303 | 307 | 308) {
+                url = resp
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| join_url(&url, l))
+                    .ok_or_else(|| RegistryError::Redirect { url: url.clone() })?;
+                continue;
+            }
+            if status == 404 {
+                return Ok(None);
+            }
+            if !(200..300).contains(&status) {
+                return Err(RegistryError::Status {
+                    url,
+                    status,
+                    detail: String::new(),
+                });
+            }
+            let mut bytes = Vec::new();
+            resp.into_body()
+                .into_reader()
+                .take(limit + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|source| RegistryError::Body {
+                    url: url.clone(),
+                    source,
+                })?;
+            if bytes.len() as u64 > limit {
+                return Err(RegistryError::TooLarge {
+                    reference: url,
+                    limit,
+                });
+            }
+            return Ok(Some(bytes));
+        }
+        Err(RegistryError::TooManyRedirects {
+            url,
+            max: MAX_REDIRECTS,
+        })
+    }
+
     /// GET with authorisation; a 2xx response (after redirects) or the error.
     fn get(
         &self,

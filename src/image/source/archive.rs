@@ -107,6 +107,7 @@ impl DockerArchive {
             manifest,
             platform: summary.platform(),
             name: hint,
+            parents: Vec::new(),
         };
         Ok(DockerArchive {
             files,

@@ -81,6 +81,7 @@ mod tests {
             media_type: DOCKER_MANIFEST.into(),
             platform: None,
             name: None,
+            parents: Vec::new(),
         }
     }
 

@@ -128,6 +128,10 @@ pub struct SourceImage {
     /// The platform of the index entry it was picked by, if any.
     pub platform: Option<oci_spec::image::Platform>,
     pub name: Option<NameHint>,
+    /// The indexes (manifest lists) it was picked through, outermost first. Each was
+    /// verified against the descriptor naming it, so a signature over one of them
+    /// vouches for this manifest too (`trust`).
+    pub parents: Vec<Digest>,
 }
 
 /// A place images are read from.
@@ -138,6 +142,11 @@ pub trait ImageSource: Send + Sync {
     fn manifest(&self, platform: &Platform) -> Result<SourceImage, SourceError>;
     /// A blob as a stream, not verified: the reader of it checks digest and size.
     fn blob(&self, blob: &Expected) -> Result<Box<dyn Read + Send + '_>, SourceError>;
+    /// Where this source keeps signatures (cosign attachments, http lookasides), for
+    /// the signature policy (`trust::store` says what to implement); none by default.
+    fn signatures(&self) -> Option<&dyn crate::trust::SignatureStore> {
+        None
+    }
 }
 
 /// Opens the source `r` names, a registry with the host's default settings.
@@ -237,6 +246,7 @@ pub fn resolve_with(
     read: impl Fn(&Expected, &str) -> Result<Vec<u8>, SourceError>,
 ) -> Result<SourceImage, SourceError> {
     let mut picked_platform = desc.platform().clone();
+    let mut parents = Vec::new();
     for _ in 0..MAX_NESTING {
         let exp = Expected::of(&desc)?;
         let what = format!("manifest {}", exp.digest);
@@ -256,6 +266,7 @@ pub fn resolve_with(
                     manifest,
                     platform: picked_platform,
                     name,
+                    parents,
                 });
             }
             Kind::Index => {
@@ -267,6 +278,7 @@ pub fn resolve_with(
                     })?;
                 desc = pick_platform(&what, index.manifests(), platform)?;
                 picked_platform = desc.platform().clone();
+                parents.push(exp.digest);
             }
         }
     }

@@ -82,7 +82,8 @@ impl OciLayout {
         })
     }
 
-    fn index(&self) -> Result<ImageIndex, SourceError> {
+    /// The layout's index.json (also read by `trust::layout` for signature tags).
+    pub(crate) fn index(&self) -> Result<ImageIndex, SourceError> {
         let bytes =
             read_small(self.files.as_ref(), "index.json").map_err(|source| SourceError::Read {
                 path: "index.json".into(),
@@ -157,6 +158,10 @@ impl ImageSource for OciLayout {
             .or_else(|| ref_name(&desc).map(str::to_owned))
             .map(NameHint::Layout);
         resolve(self, desc, platform, name)
+    }
+
+    fn signatures(&self) -> Option<&dyn crate::trust::SignatureStore> {
+        Some(self)
     }
 
     fn blob(&self, blob: &Expected) -> Result<Box<dyn Read + Send + '_>, SourceError> {

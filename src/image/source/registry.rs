@@ -3,7 +3,8 @@
 //! checked against the digest the registry reports and the one the reference names;
 //! an index or manifest list is resolved by platform, each manifest it names fetched
 //! by digest and checked against its descriptor. Blobs stream straight from the
-//! registry; the store verifies them as they land.
+//! registry; the store verifies them as they land. It is also the image's
+//! `trust::SignatureStore` (lookasides, cosign attachments).
 
 use std::io::{self, Read};
 
@@ -15,7 +16,9 @@ use super::{
 };
 use crate::image::digest::{DigestError, Expected};
 use crate::image::reference::DockerRef;
-use crate::image::registry::{Client, Options};
+use crate::image::registry::{Client, Options, RegistryError};
+use crate::trust::payload::MAX_SIGNATURE;
+use crate::trust::SignatureStore;
 
 pub struct RegistrySource {
     client: Client,
@@ -109,6 +112,31 @@ impl ImageSource for RegistrySource {
     fn blob(&self, blob: &Expected) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         let (reader, _len) = self.client.blob(self.reference.path(), &blob.digest)?;
         Ok(Box::new(CutIsEnd { inner: reader }))
+    }
+
+    fn signatures(&self) -> Option<&dyn SignatureStore> {
+        Some(self)
+    }
+}
+
+/// Signatures for the signature policy (`trust`): http(s) lookasides read with this
+/// client's agent, cosign attachments (`sha256-<hex>.sig`) from the same repository
+/// with the same credentials.
+impl SignatureStore for RegistrySource {
+    fn lookaside(&self, url: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        Ok(self.client.lookaside(url, MAX_SIGNATURE)?)
+    }
+
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        match self.client.manifest(self.reference.path(), tag) {
+            Ok(m) => Ok(Some(m.bytes)),
+            Err(RegistryError::ManifestUnknown { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn attachment_blob(&self, blob: &Expected) -> Result<Box<dyn Read + Send + '_>, SourceError> {
+        self.blob(blob)
     }
 }
 

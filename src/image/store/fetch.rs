@@ -6,6 +6,10 @@
 //! layout exactly as it was. Layers are downloaded several at a time
 //! (`Batch::stage_parallel`), reporting to a [`Progress`].
 //!
+//! The caller's admission check (the signature policy, `trust`) sees the manifest as
+//! the source holds it, before it is converted and before anything is staged: a
+//! refused image leaves no trace.
+//!
 //! (An unpack that fails after the blobs verified, i.e. a malicious layer, may leave
 //! the earlier, complete layer directories: they are content-addressed and whole, and
 //! the next gc removes them.)
@@ -19,7 +23,19 @@ use crate::image::digest::{Digest, Expected};
 use crate::image::reference;
 use crate::image::source::compression::Compression;
 use crate::image::source::config::ConfigSummary;
-use crate::image::source::{convert, kind, ImageSource, Kind, Platform, MAX_JSON_BLOB};
+use crate::image::source::{
+    convert, kind, ImageSource, Kind, Platform, SourceImage, MAX_JSON_BLOB,
+};
+use crate::trust::TrustError;
+
+/// What a fetch asks its caller to admit before anything is stored.
+pub struct Candidate<'a> {
+    pub source: &'a dyn ImageSource,
+    /// The image manifest as the source holds it: its digest is what signatures sign.
+    pub image: &'a SourceImage,
+    /// The name the image will be tagged with.
+    pub name: &'a str,
+}
 
 /// What a fetch did.
 #[derive(Clone, Debug)]
@@ -35,14 +51,16 @@ pub struct Fetched {
 
 impl Store {
     /// Fetches the image `source` holds for `platform` and tags it `name` (by
-    /// podman's rule for local names), or by the name the source gives it.
+    /// podman's rule for local names), or by the name the source gives it, once
+    /// `admit` (the signature policy) accepted it.
     pub fn fetch(
         &self,
         source: &dyn ImageSource,
         platform: &Platform,
         name: Option<&str>,
+        admit: &dyn Fn(&Candidate<'_>) -> Result<(), TrustError>,
     ) -> Result<Fetched, StoreError> {
-        self.fetch_with(source, platform, name, &NoProgress)
+        self.fetch_with(source, platform, name, admit, &NoProgress)
     }
 
     /// [`Store::fetch`], reporting the blobs' progress to `progress`.
@@ -51,14 +69,15 @@ impl Store {
         source: &dyn ImageSource,
         platform: &Platform,
         name: Option<&str>,
+        admit: &dyn Fn(&Candidate<'_>) -> Result<(), TrustError>,
         progress: &dyn Progress,
     ) -> Result<Fetched, StoreError> {
         let given = name.map(reference::local_name).transpose()?;
         let _lock = self.lock_shared()?;
-        let img = convert::to_oci(source.manifest(platform)?)?;
+        let picked = source.manifest(platform)?;
         let name = match given {
             Some(n) => n,
-            None => img
+            None => picked
                 .name
                 .as_ref()
                 .ok_or_else(|| StoreError::NoName {
@@ -66,6 +85,12 @@ impl Store {
                 })?
                 .store_name()?,
         };
+        admit(&Candidate {
+            source,
+            image: &picked,
+            name: &name,
+        })?;
+        let img = convert::to_oci(picked)?;
         let what = format!("manifest {}", img.digest);
         if kind(&what, &img.media_type)? != Kind::Manifest {
             return Err(StoreError::NotImage {
