@@ -210,7 +210,8 @@ fn pod_files_and_flags(stage1: &str) {
         "sh",
         "-c",
         "hostname; cat /etc/hostname; grep db.example /etc/hosts; cat /etc/resolv.conf; \
-         touch /rootfs-write 2>/dev/null && echo ROOT-WRITABLE; grep CapBnd /proc/self/status",
+         touch /rootfs-write 2>/dev/null && echo ROOT-WRITABLE; grep CapBnd /proc/self/status; \
+         echo pids=$(cat /sys/fs/cgroup/pids/pids.max); echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)",
     ]);
     expect_ok(&out);
     let s = &out.stdout;
@@ -225,6 +226,11 @@ fn pod_files_and_flags(stage1: &str) {
     let mask = u64::from_str_radix(bnd.split_whitespace().nth(1).unwrap_or("0"), 16).unwrap();
     assert_eq!(mask & (1 << 13), 0, "CAP_NET_RAW (13) removed:\n{out}");
     assert_ne!(mask & (1 << 0), 0, "CAP_CHOWN kept:\n{out}");
+    assert!(s.contains("pids=64\n"), "--pids-limit applied:\n{out}");
+    assert!(
+        s.contains(&format!("mem={}\n", 64 << 20)),
+        "--memory applied:\n{out}"
+    );
 }
 
 fn net_none_has_only_loopback(stage1: &str) {
