@@ -9,4 +9,5 @@ pub mod net;
 pub mod pod;
 pub mod sys;
 pub mod systemd;
+pub mod time;
 pub mod trust;

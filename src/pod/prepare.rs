@@ -127,7 +127,7 @@ pub fn prepare(
     let manifest = PodManifest {
         uuid: uuid.clone(),
         name: flags.name.clone(),
-        created: crate::pod::status::now_rfc3339(),
+        created: crate::time::now_rfc3339(),
         stage1,
         flags,
         apps,

@@ -130,7 +130,7 @@ fn finish(pods: &Pods, pod: &mut Pod, manifest: &PodManifest) {
     }
     let _ = std::fs::write(
         pod.dir.join("exited"),
-        format!("{}\n", super::status::now_rfc3339()),
+        format!("{}\n", crate::time::now_rfc3339()),
     );
     if let Err(e) = pods.move_to(pod, State::Exited) {
         eprintln!("hoist: {e}");

@@ -59,7 +59,7 @@ fn reap_dead(pods: &Pods, pod: &mut Pod) -> Result<bool> {
     }
     let _ = std::fs::write(
         pod.dir.join("exited"),
-        format!("{}\n", crate::pod::status::now_rfc3339()),
+        format!("{}\n", crate::time::now_rfc3339()),
     );
     pods.move_to(pod, State::Exited)?;
     Ok(true)
