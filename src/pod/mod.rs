@@ -41,6 +41,7 @@ pub mod status;
 pub mod supervise;
 pub mod teardown;
 pub mod user;
+pub mod values;
 
 use std::fs::File;
 use std::io;
