@@ -260,3 +260,40 @@ fn image_gc_keeps_a_running_pods_layers() {
         "once the pod is over its untagged image goes"
     );
 }
+
+#[test]
+fn logs_follow_and_status_wait() {
+    let env = Env::new("follow", "hoist");
+    let uuid = env.detach(&[
+        "--net",
+        "none",
+        "busybox",
+        "--",
+        "sh",
+        "-c",
+        "echo first; sleep 1; echo second",
+    ]);
+    let logs = env.hoist(&["logs", "--follow", &uuid]);
+    expect_ok(&logs);
+    assert!(
+        logs.stdout.contains("first\nsecond\n"),
+        "--follow reads until the pod ends:\n{logs}"
+    );
+    let st = env.hoist(&["status", "--wait=20s", &uuid]);
+    expect_ok(&st);
+    assert!(
+        st.stdout.contains("state=exited\n") && st.stdout.contains("app-busybox=0\n"),
+        "{st}"
+    );
+    let uuid = env.detach(&[
+        "--net",
+        "none",
+        "busybox",
+        "--exec",
+        "/bin/sleep",
+        "--",
+        "600",
+    ]);
+    let st = env.hoist(&["status", "--wait=1s", &uuid]);
+    expect_error(&st, "still running");
+}
