@@ -38,12 +38,12 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(p.components().collect())
 }
 
-/// Creates the container; returns its init pid.
+/// Creates the container; returns it, still locked (its init pid is `state.pid`).
 pub fn create(
     args: &CreateArgs,
     ctx: &Ctx,
     console_fd: Option<std::os::fd::BorrowedFd<'_>>,
-) -> Result<i32> {
+) -> Result<Container> {
     crate::container::validate_id(&args.id)?;
     let bundle = absolute(&args.bundle)?;
     let spec = Spec::load(&bundle)?;
@@ -84,7 +84,7 @@ pub fn create(
     // A first record before anything runs, so that `delete --force` can clean up after
     // a create that crashed (pid 0 and the fifo read as "creating"). Held locked until
     // create is done, so that a delete waits rather than races.
-    let _lock = crate::container::lock_dir(&dir)?;
+    let lock = crate::container::lock_dir(&dir)?;
     let mut state = State {
         id: args.id.clone(),
         pid: 0,
@@ -111,7 +111,7 @@ pub fn create(
         console_fd,
         no_new_keyring: args.no_new_keyring,
         seccomp: seccomp.as_ref(),
-        close_in_init: &[std::os::fd::AsRawFd::as_raw_fd(&_lock)],
+        close_in_init: &[std::os::fd::AsRawFd::as_raw_fd(&lock)],
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         cgroup_paths: &cleanup.cgroups,
@@ -133,7 +133,7 @@ pub fn create(
     }
     cleanup.dir = None;
     cleanup.cgroups.clear();
-    Ok(pid)
+    Ok(Container::from_created(dir, state, lock))
 }
 
 /// Writes the pid file atomically (containerd reads it as soon as create returns).

@@ -40,11 +40,13 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     } else {
         None
     };
-    let pid = super::create::create(&args.create, ctx, pair.as_ref().map(|(_, b)| b.as_fd()))?;
+    let mut c = super::create::create(&args.create, ctx, pair.as_ref().map(|(_, b)| b.as_fd()))?;
+    let pid = c.state.pid;
     let master: Option<OwnedFd> = match &pair {
         Some((ours, _)) => match sys::recv_fd(ours.as_fd()) {
             Ok(m) => Some(m),
             Err(e) => {
+                drop(c);
                 destroy(ctx, id);
                 return Err(e).context("receive the pty master");
             }
@@ -52,8 +54,11 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
         None => None,
     };
     drop(pair);
+    // Started as created, under the lock create took: nothing can come in between.
     if args.detach {
-        if let Err(e) = super::start::start(id, ctx) {
+        let started = super::start::start_container(&mut c);
+        drop(c);
+        if let Err(e) = started {
             destroy(ctx, id);
             return Err(e);
         }
@@ -61,7 +66,10 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     }
     // Block the signals before start so none is lost between start and the wait loop.
     let (sigfd, _old) = sys::signalfd(FORWARDED).context("set up signal forwarding")?;
-    if let Err(e) = super::start::start(id, ctx) {
+    let started = super::start::start_container(&mut c);
+    // The lock goes before the wait: kill, state and delete take it meanwhile.
+    drop(c);
+    if let Err(e) = started {
         destroy(ctx, id);
         return Err(e);
     }

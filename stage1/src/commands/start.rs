@@ -9,6 +9,11 @@ use crate::{hooks, sys};
 
 pub fn start(id: &str, ctx: &Ctx) -> Result<()> {
     let mut c = Container::load(&ctx.root, id, true)?;
+    start_container(&mut c)
+}
+
+/// Starts a loaded (and locked) container.
+pub fn start_container(c: &mut Container) -> Result<()> {
     match c.status() {
         Status::Created => {}
         Status::Stopped => bail!("cannot start a container that has stopped"),

@@ -106,6 +106,17 @@ impl Container {
         }
     }
 
+    /// A container `create` just recorded, with the lock create holds (so that `run`
+    /// starts it without reading back what it just wrote).
+    pub fn from_created(dir: PathBuf, state: State, lock: File) -> Container {
+        Container {
+            id: state.id.clone(),
+            dir,
+            state,
+            _lock: Some(lock),
+        }
+    }
+
     /// Loads a container, taking its lock when `lock` is set (for commands that change it).
     pub fn load(root: &Path, id: &str, lock: bool) -> Result<Container, ContainerError> {
         if validate_id(id).is_err() {
