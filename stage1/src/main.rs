@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         cli.command,
         Some(Command::Create(_) | Command::Run(_) | Command::Exec(_))
     ) {
-        if let Err(e) = hoist_runtime::selfclone::ensure_sealed() {
+        if let Err(e) = hoist_runtime::selfclone::ensure_sealed(&ctx.root) {
             logging::error(&logging::chain(&e));
             return ExitCode::from(1);
         }

@@ -7,12 +7,14 @@
 //! could open it and, once we exit, write to the host's hoist-runtime. So we re-execute
 //! ourselves from a file that cannot be written, in one of two ways:
 //!
-//! 1. A detached, read-only overlayfs whose lower layers are the binary's directory and
-//!    an empty tmpfs, made with the new mount API and never attached anywhere. An
-//!    overlay without an upper layer is read-only in its superblock, so no remount can
-//!    make it writable, and being in no mount namespace, nothing can reach it but the
-//!    fds we hold. It costs no copy: the pages are the host file's page cache
-//!    (runc 1.2 does the same).
+//! 1. A detached, read-only overlayfs whose lower layers are the binary's directory and,
+//!    below it, the state root (or, where that cannot be, an empty tmpfs), made with the
+//!    new mount API and never attached anywhere. An overlay without an upper layer is
+//!    read-only in its superblock, so no remount can make it writable, and being in no
+//!    mount namespace, nothing can reach it but the fds we hold; only the binary is ever
+//!    looked up in it. It costs no copy: the pages are the host file's page cache
+//!    (runc 1.2 does the same). Each detached mount costs an RCU grace period when its
+//!    last fd closes, hence one mount where the state root can be the second layer.
 //! 2. Where overlayfs, `lowerdir+` or the mount API is missing (or we may not mount):
 //!    a sealed memfd copy, which nobody can write (what runc and crun did first). It
 //!    costs a copy of the binary on every call.
@@ -55,13 +57,14 @@ fn is_protected(exe: BorrowedFd<'_>) -> bool {
 /// Re-executes this process from a protected view of its binary unless it already runs
 /// from one. Returns only when nothing needed doing; an error when no protected view
 /// could be made.
-pub fn ensure_sealed() -> Result<(), CloneError> {
+/// `state_root` (created if missing) serves as the overlay's second lower layer.
+pub fn ensure_sealed(state_root: &Path) -> Result<(), CloneError> {
     let exe = sys::openat(None, Path::new("/proc/self/exe"), libc::O_RDONLY, 0)
         .map_err(io("open /proc/self/exe"))?;
     if is_protected(exe.as_fd()) {
         return Ok(());
     }
-    let target = match overlay_view() {
+    let target = match overlay_view(state_root) {
         Ok(fd) => fd,
         Err(e) => {
             logging::debug(&format!(
@@ -91,28 +94,41 @@ pub fn ensure_sealed() -> Result<(), CloneError> {
 }
 
 /// Our binary as seen through a detached read-only overlayfs: an O_PATH fd to exec.
-fn overlay_view() -> std::io::Result<OwnedFd> {
-    use sys::{FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+/// Without an upper layer overlayfs wants two lower ones: below the binary's directory
+/// goes `state_root` or, failing that (say it contains the binary), an empty tmpfs.
+fn overlay_view(state_root: &Path) -> std::io::Result<OwnedFd> {
     let path = std::fs::read_link("/proc/self/exe")?;
     let invalid = || std::io::Error::from_raw_os_error(libc::EINVAL);
-    let dir = path.parent().ok_or_else(invalid)?;
-    let name = path.file_name().ok_or_else(invalid)?;
-    // Without an upper layer overlayfs wants two lower ones; the second is an empty
-    // tmpfs (given as an fd: it has no path), below the binary's directory.
-    let empty = FsContext::open(c"tmpfs")?
-        .mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+    let dir = sys::cstr(path.parent().ok_or_else(invalid)?)?;
+    let name = Path::new(path.file_name().ok_or_else(invalid)?);
+    let by_root = crate::container::ensure_root(state_root)
+        .map_err(|_| invalid())
+        .and_then(|()| {
+            let root = sys::cstr(state_root)?;
+            overlay_open(&dir, &|ovl| ovl.set_string(c"lowerdir+", &root), name)
+        });
+    by_root.or_else(|_| {
+        use sys::{FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+        let empty = FsContext::open(c"tmpfs")?
+            .mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+        overlay_open(&dir, &|ovl| ovl.set_fd(c"lowerdir+", empty.as_fd()), name)
+    })
+}
+
+/// Mounts (detached) an overlay of `top` over the layer `lower` adds; opens `name` in it.
+fn overlay_open(
+    top: &std::ffi::CStr,
+    lower: &dyn Fn(&sys::FsContext) -> std::io::Result<()>,
+    name: &Path,
+) -> std::io::Result<OwnedFd> {
+    use sys::{FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
     let ovl = FsContext::open(c"overlay")?;
-    ovl.set_string(c"lowerdir+", &sys::cstr(dir)?)?;
-    ovl.set_fd(c"lowerdir+", empty.as_fd())?;
+    ovl.set_string(c"lowerdir+", top)?;
+    lower(&ovl)?;
     // xino only matters for inode numbers across layers; off spares a dmesg line.
     let _ = ovl.set_string(c"xino", c"off");
     let root = ovl.mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
-    sys::openat(
-        Some(root.as_fd()),
-        Path::new(name),
-        libc::O_PATH | libc::O_NOFOLLOW,
-        0,
-    )
+    sys::openat(Some(root.as_fd()), name, libc::O_PATH | libc::O_NOFOLLOW, 0)
 }
 
 /// A sealed memfd copy of our binary.
@@ -155,7 +171,8 @@ mod tests {
 
     #[test]
     fn overlay_view_cannot_be_written() {
-        let view = match overlay_view() {
+        let root = tempfile::tempdir().unwrap();
+        let view = match overlay_view(root.path()) {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("SKIPPED: no read-only overlay here ({e}; needs root, kernel 6.13+)");
@@ -176,6 +193,22 @@ mod tests {
         )
         .unwrap();
         assert!(is_protected(reopened.as_fd()));
+    }
+
+    /// A state root the overlay cannot take as a layer (an ancestor of the binary's
+    /// directory) makes it fall back to an empty tmpfs.
+    #[test]
+    fn overlay_view_over_tmpfs_cannot_be_written() {
+        let view = match overlay_view(Path::new("/")) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("SKIPPED: no read-only overlay here ({e}; needs root, kernel 6.13+)");
+                return;
+            }
+        };
+        assert_eq!(head(view.as_fd()), head(own_exe().as_fd()));
+        let e = open_for_write(view.as_fd()).expect_err("the overlay view opened for writing");
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
     }
 
     #[test]
