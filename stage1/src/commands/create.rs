@@ -39,10 +39,14 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// Creates the container; returns it, still locked (its init pid is `state.pid`).
+/// With `start_next` (`run`), the record with the init's pid is left to `start`, which
+/// writes it anyway a moment later: one state write less. Until then the state on
+/// disk reads "creating", which `delete --force` cleans up should `run` die.
 pub fn create(
     args: &CreateArgs,
     ctx: &Ctx,
     console_fd: Option<std::os::fd::BorrowedFd<'_>>,
+    start_next: bool,
 ) -> Result<Container> {
     crate::container::validate_id(&args.id)?;
     let bundle = absolute(&args.bundle)?;
@@ -127,7 +131,9 @@ pub fn create(
     state.pid = pid;
     state.start_time = start_time;
     state.config = spec;
-    state.write(&dir).map_err(|e| kill_init(e.into()))?;
+    if !start_next {
+        state.write(&dir).map_err(|e| kill_init(e.into()))?;
+    }
     if let Some(pf) = &args.pid_file {
         write_pid_file(pf, pid).map_err(kill_init)?;
     }
@@ -150,5 +156,5 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 pub fn run(args: &CreateArgs, ctx: &Ctx) -> Result<i32> {
-    create(args, ctx, None).map(|_| 0)
+    create(args, ctx, None, false).map(|_| 0)
 }

@@ -40,14 +40,19 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     } else {
         None
     };
-    let mut c = super::create::create(&args.create, ctx, pair.as_ref().map(|(_, b)| b.as_fd()))?;
+    let mut c = super::create::create(
+        &args.create,
+        ctx,
+        pair.as_ref().map(|(_, b)| b.as_fd()),
+        true,
+    )?;
     let pid = c.state.pid;
     let master: Option<OwnedFd> = match &pair {
         Some((ours, _)) => match sys::recv_fd(ours.as_fd()) {
             Ok(m) => Some(m),
             Err(e) => {
                 drop(c);
-                destroy(ctx, id);
+                abort(ctx, id, pid);
                 return Err(e).context("receive the pty master");
             }
         },
@@ -59,7 +64,7 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
         let started = super::start::start_container(&mut c);
         drop(c);
         if let Err(e) = started {
-            destroy(ctx, id);
+            abort(ctx, id, pid);
             return Err(e);
         }
         return Ok(0);
@@ -70,7 +75,7 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     // The lock goes before the wait: kill, state and delete take it meanwhile.
     drop(c);
     if let Err(e) = started {
-        destroy(ctx, id);
+        abort(ctx, id, pid);
         return Err(e);
     }
     let code = match &master {
@@ -112,6 +117,13 @@ pub fn wait(pid: libc::pid_t, sigfd: &OwnedFd) -> Result<i32> {
             }
         }
     }
+}
+
+/// Kills our init child (the state on disk may not name it yet), then removes the rest.
+fn abort(ctx: &Ctx, id: &str, pid: libc::pid_t) {
+    let _ = sys::kill(pid, libc::SIGKILL);
+    let _ = sys::waitpid(pid, false);
+    destroy(ctx, id);
 }
 
 /// Removes the container after its process ended (or when start failed).
