@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use hoist_runtime::cgroups::Primer;
 use hoist_runtime::cli::{CgroupManager, Cli, Command, LogFormat};
 use hoist_runtime::commands::{self, Ctx};
 use hoist_runtime::logging;
@@ -26,21 +27,31 @@ fn main() -> ExitCode {
         cli.log_format == LogFormat::Json,
         cli.debug,
     );
+    // create and run start the first cgroup move's wait at once (see cgroups::prime).
+    let primes = matches!(cli.command, Some(Command::Create(_) | Command::Run(_)));
+    let cgroups_disabled = cli.cgroup_manager == Some(CgroupManager::Disabled);
+    let primer = if primes && !cgroups_disabled {
+        hoist_runtime::cgroups::prime()
+    } else {
+        Primer::default()
+    };
     let ctx = Ctx {
         root: cli.root.clone(),
         systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == Some(CgroupManager::Systemd),
-        cgroups_disabled: cli.cgroup_manager == Some(CgroupManager::Disabled),
+        cgroups_disabled,
+        primer: std::cell::Cell::new(Primer::default()),
     };
-    // Commands that put processes into containers run from a sealed copy of us.
+    // Commands that put processes into containers run from a protected view of us.
     if matches!(
         cli.command,
         Some(Command::Create(_) | Command::Run(_) | Command::Exec(_))
     ) {
-        if let Err(e) = hoist_runtime::selfclone::ensure_sealed(&ctx.root) {
+        if let Err(e) = hoist_runtime::selfclone::ensure_sealed(&ctx.root, primer.env()) {
             logging::error(&logging::chain(&e));
             return ExitCode::from(1);
         }
     }
+    ctx.primer.set(primer);
     let Some(command) = cli.command else {
         eprintln!("hoist-runtime: no command given (see --help)");
         return ExitCode::from(1);

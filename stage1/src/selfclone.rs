@@ -57,8 +57,9 @@ fn is_protected(exe: BorrowedFd<'_>) -> bool {
 /// Re-executes this process from a protected view of its binary unless it already runs
 /// from one. Returns only when nothing needed doing; an error when no protected view
 /// could be made.
-/// `state_root` (created if missing) serves as the overlay's second lower layer.
-pub fn ensure_sealed(state_root: &Path) -> Result<(), CloneError> {
+/// `state_root` (created if missing) serves as the overlay's second lower layer;
+/// `extra_env` is added to the environment of the re-executed image.
+pub fn ensure_sealed(state_root: &Path, extra_env: Option<CString>) -> Result<(), CloneError> {
     let exe = sys::openat(None, Path::new("/proc/self/exe"), libc::O_RDONLY, 0)
         .map_err(io("open /proc/self/exe"))?;
     if is_protected(exe.as_fd()) {
@@ -83,6 +84,7 @@ pub fn ensure_sealed(state_root: &Path) -> Result<(), CloneError> {
             b.extend_from_slice(v.as_bytes());
             CString::new(b).unwrap_or_default()
         })
+        .chain(extra_env)
         .collect();
     let argv = sys::CStrArray::new(&args);
     let envp = sys::CStrArray::new(&env);

@@ -1,5 +1,5 @@
-//! `create`: validate the bundle, make the state dir and the cgroup, launch the init,
-//! record the state. Any failure removes all of it again (DESIGN.md rule 5).
+//! `create`: validate the bundle, make the state dir, launch the init, make its cgroup
+//! and join it, record the state. Any failure removes all of it again (DESIGN.md rule 5).
 
 use std::path::{Path, PathBuf};
 
@@ -38,20 +38,8 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(p.components().collect())
 }
 
-/// Creates the container; returns it, still locked (its init pid is `state.pid`).
-/// With `start_next` (`run`), the record with the init's pid is left to `start`, which
-/// writes it anyway a moment later: one state write less. Until then the state on
-/// disk reads "creating", which `delete --force` cleans up should `run` die.
-pub fn create(
-    args: &CreateArgs,
-    ctx: &Ctx,
-    console_fd: Option<std::os::fd::BorrowedFd<'_>>,
-    start_next: bool,
-) -> Result<Container> {
-    crate::container::validate_id(&args.id)?;
-    let bundle = absolute(&args.bundle)?;
-    let spec = Spec::load(&bundle)?;
-    spec::validate(&spec)?;
+/// root.path, relative to the bundle; it must be a directory.
+fn rootfs_of(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let root_path = spec
         .root
         .as_ref()
@@ -68,21 +56,43 @@ pub fn create(
             rootfs.display()
         );
     }
+    Ok(rootfs)
+}
+
+/// Creates the container; returns it, still locked (its init pid is `state.pid`).
+/// With `start_next` (`run`), the record with the init's pid is left to `start`, which
+/// writes it anyway a moment later: one state write less. Until then the state on
+/// disk reads "creating", which `delete --force` cleans up should `run` die.
+pub fn create(
+    args: &CreateArgs,
+    ctx: &Ctx,
+    console_fd: Option<std::os::fd::BorrowedFd<'_>>,
+    start_next: bool,
+) -> Result<Container> {
+    crate::container::validate_id(&args.id)?;
+    let bundle = absolute(&args.bundle)?;
+    let spec = Spec::load(&bundle)?;
+    spec::validate(&spec)?;
+    let rootfs = rootfs_of(&spec, &bundle)?;
     let resources = cgroups::Resources::from_value(spec.linux().resources.as_ref())
         .context("parse linux.resources")?;
     let seccomp = crate::seccomp::prepare(&ctx.root, spec.linux().seccomp.as_ref())?;
-    let dir = Container::create_dir(&ctx.root, &args.id)?;
-    let mut cleanup = Cleanup {
-        dir: Some(dir.clone()),
-        cgroups: Vec::new(),
-    };
-    if !ctx.cgroups_disabled {
-        cleanup.cgroups = cgroups::create(
+    let planned = if ctx.cgroups_disabled {
+        None
+    } else {
+        Some(cgroups::plan(
             spec.linux().cgroups_path.as_deref(),
             &args.id,
             ctx.systemd_cgroup,
-        )?;
-    }
+        )?)
+    };
+    // Started by main: the first cgroup move's wait (see cgroups::prime).
+    let primer = ctx.primer.take();
+    let dir = Container::create_dir(&ctx.root, &args.id)?;
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        cgroups: planned.as_ref().map(|p| p.dirs.clone()).unwrap_or_default(),
+    };
     let fifo = dir.join("exec.fifo");
     sys::mkfifo(&fifo, 0o622).with_context(|| format!("create `{}`", fifo.display()))?;
     // A first record before anything runs, so that `delete --force` can clean up after
@@ -103,7 +113,15 @@ pub fn create(
         started: false,
     };
     state.write(&dir)?;
-    cgroups::apply(&cleanup.cgroups, &resources, &spec.linux().devices, true)?;
+    // Made once the init is cloned (while the primer's grace period passes), before
+    // it is joined.
+    let setup_cgroups = || match &planned {
+        Some(p) => {
+            cgroups::make(p)?;
+            cgroups::apply(&p.dirs, &resources, &spec.linux().devices, true)
+        }
+        None => Ok(()),
+    };
 
     let pid = launch(&LaunchArgs {
         id: &args.id,
@@ -119,7 +137,9 @@ pub fn create(
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         cgroup_paths: &cleanup.cgroups,
+        setup_cgroups: &setup_cgroups,
     })?;
+    primer.reap();
     let kill_init = |e: anyhow::Error| {
         let _ = sys::kill(pid, libc::SIGKILL);
         let _ = sys::waitpid(pid, false);
