@@ -221,15 +221,20 @@ pub fn plan(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result<Plann
     })
 }
 
-/// Makes the planned directories. On failure, the ones already made are removed again.
-pub fn make(p: &Planned) -> Result<(), CgroupError> {
+/// Makes the planned directories and applies `r` and the device rules to them. On a
+/// failure to make one, those already made are removed again.
+pub fn make(
+    p: &Planned,
+    r: &Resources,
+    devices: &[crate::spec::Device],
+) -> Result<(), CgroupError> {
     for (i, (h, dir)) in p.hierarchies.iter().zip(&p.dirs).enumerate() {
         if let Err(e) = mkdir_cgroup(h, dir) {
             remove(&p.dirs[..i]);
             return Err(e);
         }
     }
-    Ok(())
+    apply::apply_in(&p.hierarchies, &p.dirs, r, devices, true)
 }
 
 fn mkdir_cgroup(h: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {

@@ -116,10 +116,7 @@ pub fn create(
     // Made once the init is cloned (while the primer's grace period passes), before
     // it is joined.
     let setup_cgroups = || match &planned {
-        Some(p) => {
-            cgroups::make(p)?;
-            cgroups::apply(&p.dirs, &resources, &spec.linux().devices, true)
-        }
+        Some(p) => cgroups::make(p, &resources, &spec.linux().devices),
         None => Ok(()),
     };
 
