@@ -27,6 +27,19 @@ fn main() -> ExitCode {
         cli.log_format == LogFormat::Json,
         cli.debug,
     );
+    // Commands that put processes into containers run from a protected view of us.
+    let sealed = matches!(
+        cli.command,
+        Some(Command::Create(_) | Command::Run(_) | Command::Exec(_))
+    );
+    let view = match sealed.then(|| hoist_runtime::selfclone::view(&cli.root)) {
+        Some(Err(e)) => {
+            logging::error(&logging::chain(&e));
+            return ExitCode::from(1);
+        }
+        Some(Ok(v)) => v,
+        None => None,
+    };
     // create and run start the first cgroup move's wait at once (see cgroups::prime).
     let primes = matches!(cli.command, Some(Command::Create(_) | Command::Run(_)));
     let cgroups_disabled = cli.cgroup_manager == Some(CgroupManager::Disabled);
@@ -35,22 +48,17 @@ fn main() -> ExitCode {
     } else {
         Primer::default()
     };
+    if let Some(v) = view {
+        let e = v.exec(primer.env());
+        logging::error(&logging::chain(&e));
+        return ExitCode::from(1);
+    }
     let ctx = Ctx {
         root: cli.root.clone(),
         systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == Some(CgroupManager::Systemd),
         cgroups_disabled,
         primer: std::cell::Cell::new(Primer::default()),
     };
-    // Commands that put processes into containers run from a protected view of us.
-    if matches!(
-        cli.command,
-        Some(Command::Create(_) | Command::Run(_) | Command::Exec(_))
-    ) {
-        if let Err(e) = hoist_runtime::selfclone::ensure_sealed(&ctx.root, primer.env()) {
-            logging::error(&logging::chain(&e));
-            return ExitCode::from(1);
-        }
-    }
     ctx.primer.set(primer);
     let Some(command) = cli.command else {
         eprintln!("hoist-runtime: no command given (see --help)");

@@ -54,51 +54,65 @@ fn is_protected(exe: BorrowedFd<'_>) -> bool {
         && sys::fstatfs_flags(exe).is_ok_and(|f| f & libc::ST_RDONLY != 0)
 }
 
-/// Re-executes this process from a protected view of its binary unless it already runs
-/// from one. Returns only when nothing needed doing; an error when no protected view
-/// could be made.
-/// `state_root` (created if missing) serves as the overlay's second lower layer;
-/// `extra_env` is added to the environment of the re-executed image.
-pub fn ensure_sealed(state_root: &Path, extra_env: Option<CString>) -> Result<(), CloneError> {
+/// A protected view of our binary, ready to be executed.
+pub struct View {
+    exe: OwnedFd,
+    /// The detached mounts the view lives on (none for a memfd copy). The last close of
+    /// a detached mount's fd dissolves it, which waits for an RCU grace period: a
+    /// process forked before the re-exec (cgroups::prime's helper) keeps copies and
+    /// pays that wait at its exit, off our path.
+    mounts: Vec<OwnedFd>,
+}
+
+/// A protected view of our binary, or `None` when we already run from one.
+/// `state_root` (created if missing) serves as the overlay's second lower layer.
+pub fn view(state_root: &Path) -> Result<Option<View>, CloneError> {
     let exe = sys::openat(None, Path::new("/proc/self/exe"), libc::O_RDONLY, 0)
         .map_err(io("open /proc/self/exe"))?;
     if is_protected(exe.as_fd()) {
-        return Ok(());
+        return Ok(None);
     }
-    let target = match overlay_view(state_root) {
-        Ok(fd) => fd,
+    match overlay_view(state_root) {
+        Ok(v) => Ok(Some(v)),
         Err(e) => {
             logging::debug(&format!(
                 "read-only overlay of the runtime binary unavailable ({e}): using a sealed memfd copy"
             ));
-            memfd_copy(exe)?
+            Ok(Some(View {
+                exe: memfd_copy(exe)?,
+                mounts: Vec::new(),
+            }))
         }
-    };
-    let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
-        .collect();
-    let env: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut b = k.as_bytes().to_vec();
-            b.push(b'=');
-            b.extend_from_slice(v.as_bytes());
-            CString::new(b).unwrap_or_default()
-        })
-        .chain(extra_env)
-        .collect();
-    let argv = sys::CStrArray::new(&args);
-    let envp = sys::CStrArray::new(&env);
-    Err(io("re-execute from the protected binary")(sys::fexecve(
-        target.as_fd(),
-        &argv,
-        &envp,
-    )))
+    }
+}
+
+impl View {
+    /// Re-executes this process from the view, with `extra_env` added to its
+    /// environment; returns only on failure.
+    pub fn exec(self, extra_env: Option<CString>) -> CloneError {
+        drop(self.mounts);
+        let args: Vec<CString> = std::env::args_os()
+            .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+            .collect();
+        let env: Vec<CString> = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut b = k.as_bytes().to_vec();
+                b.push(b'=');
+                b.extend_from_slice(v.as_bytes());
+                CString::new(b).unwrap_or_default()
+            })
+            .chain(extra_env)
+            .collect();
+        let argv = sys::CStrArray::new(&args);
+        let envp = sys::CStrArray::new(&env);
+        io("re-execute from the protected binary")(sys::fexecve(self.exe.as_fd(), &argv, &envp))
+    }
 }
 
 /// Our binary as seen through a detached read-only overlayfs: an O_PATH fd to exec.
 /// Without an upper layer overlayfs wants two lower ones: below the binary's directory
 /// goes `state_root` or, failing that (say it contains the binary), an empty tmpfs.
-fn overlay_view(state_root: &Path) -> std::io::Result<OwnedFd> {
+fn overlay_view(state_root: &Path) -> std::io::Result<View> {
     let path = std::fs::read_link("/proc/self/exe")?;
     let invalid = || std::io::Error::from_raw_os_error(libc::EINVAL);
     let dir = sys::cstr(path.parent().ok_or_else(invalid)?)?;
@@ -113,7 +127,9 @@ fn overlay_view(state_root: &Path) -> std::io::Result<OwnedFd> {
         use sys::{FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
         let empty = FsContext::open(c"tmpfs")?
             .mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
-        overlay_open(&dir, &|ovl| ovl.set_fd(c"lowerdir+", empty.as_fd()), name)
+        let mut v = overlay_open(&dir, &|ovl| ovl.set_fd(c"lowerdir+", empty.as_fd()), name)?;
+        v.mounts.push(empty);
+        Ok(v)
     })
 }
 
@@ -122,7 +138,7 @@ fn overlay_open(
     top: &std::ffi::CStr,
     lower: &dyn Fn(&sys::FsContext) -> std::io::Result<()>,
     name: &Path,
-) -> std::io::Result<OwnedFd> {
+) -> std::io::Result<View> {
     use sys::{FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
     let ovl = FsContext::open(c"overlay")?;
     ovl.set_string(c"lowerdir+", top)?;
@@ -130,7 +146,11 @@ fn overlay_open(
     // xino only matters for inode numbers across layers; off spares a dmesg line.
     let _ = ovl.set_string(c"xino", c"off");
     let root = ovl.mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
-    sys::openat(Some(root.as_fd()), name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+    let exe = sys::openat(Some(root.as_fd()), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+    Ok(View {
+        exe,
+        mounts: vec![root],
+    })
 }
 
 /// A sealed memfd copy of our binary.
@@ -175,7 +195,7 @@ mod tests {
     fn overlay_view_cannot_be_written() {
         let root = tempfile::tempdir().unwrap();
         let view = match overlay_view(root.path()) {
-            Ok(v) => v,
+            Ok(v) => v.exe,
             Err(e) => {
                 eprintln!("SKIPPED: no read-only overlay here ({e}; needs root, kernel 6.13+)");
                 return;
@@ -202,7 +222,7 @@ mod tests {
     #[test]
     fn overlay_view_over_tmpfs_cannot_be_written() {
         let view = match overlay_view(Path::new("/")) {
-            Ok(v) => v,
+            Ok(v) => v.exe,
             Err(e) => {
                 eprintln!("SKIPPED: no read-only overlay here ({e}; needs root, kernel 6.13+)");
                 return;

@@ -16,7 +16,9 @@
 //! waits, which mkdir needs). The helper touches nothing of the container; if it
 //! cannot run, only the timing changes. (Moving it again and again to keep the lock
 //! switched was slower: every move briefly stops all forks and execs.) Its pid crosses
-//! the protective re-exec in `_HOIST_PRIMER`, so that the new image reaps it.
+//! the protective re-exec in `_HOIST_PRIMER`, so that the new image reaps it. Forked
+//! before that re-exec, it also holds the last copy of the protected binary's mount
+//! fd, whose closing waits for another grace period (see selfclone), at its exit.
 
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -75,17 +77,15 @@ impl Primer {
             .and_then(|pid| CString::new(format!("{ENV}={pid}")).ok())
     }
 
-    /// Waits for the helper (called once the init is joined: it is done by then).
-    pub fn reap(mut self) {
-        if let Some(pid) = self.0.take() {
-            let _ = sys::waitpid(pid, false);
-        }
+    /// Reaps the helper if it is done (called once the init is joined). It may still be
+    /// exiting: it pays for dissolving the protected binary's mount (see selfclone);
+    /// then it stays a zombie only until we exit.
+    pub fn reap(self) {
+        drop(self);
     }
 }
 
 impl Drop for Primer {
-    /// On an early error return, reaps the helper if it is done; otherwise it stays a
-    /// zombie only until we exit.
     fn drop(&mut self) {
         if let Some(pid) = self.0.take() {
             let _ = sys::waitpid(pid, true);
