@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use hoist_runtime::cgroups::Primer;
 use hoist_runtime::cli::{CgroupManager, Cli, Command, LogFormat};
 use hoist_runtime::commands::{self, Ctx};
 use hoist_runtime::logging;
@@ -26,21 +27,39 @@ fn main() -> ExitCode {
         cli.log_format == LogFormat::Json,
         cli.debug,
     );
-    let ctx = Ctx {
-        root: cli.root.clone(),
-        systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == Some(CgroupManager::Systemd),
-        cgroups_disabled: cli.cgroup_manager == Some(CgroupManager::Disabled),
-    };
-    // Commands that put processes into containers run from a sealed copy of us.
-    if matches!(
+    // Commands that put processes into containers run from a protected view of us.
+    let sealed = matches!(
         cli.command,
         Some(Command::Create(_) | Command::Run(_) | Command::Exec(_))
-    ) {
-        if let Err(e) = hoist_runtime::selfclone::ensure_sealed() {
+    );
+    let view = match sealed.then(|| hoist_runtime::selfclone::view(&cli.root)) {
+        Some(Err(e)) => {
             logging::error(&logging::chain(&e));
             return ExitCode::from(1);
         }
+        Some(Ok(v)) => v,
+        None => None,
+    };
+    // create and run start the first cgroup move's wait at once (see cgroups::prime).
+    let primes = matches!(cli.command, Some(Command::Create(_) | Command::Run(_)));
+    let cgroups_disabled = cli.cgroup_manager == Some(CgroupManager::Disabled);
+    let primer = if primes && !cgroups_disabled {
+        hoist_runtime::cgroups::prime()
+    } else {
+        Primer::default()
+    };
+    if let Some(v) = view {
+        let e = v.exec(primer.env());
+        logging::error(&logging::chain(&e));
+        return ExitCode::from(1);
     }
+    let ctx = Ctx {
+        root: cli.root.clone(),
+        systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == Some(CgroupManager::Systemd),
+        cgroups_disabled,
+        primer: std::cell::Cell::new(Primer::default()),
+    };
+    ctx.primer.set(primer);
     let Some(command) = cli.command else {
         eprintln!("hoist-runtime: no command given (see --help)");
         return ExitCode::from(1);

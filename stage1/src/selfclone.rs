@@ -1,21 +1,33 @@
 //! The CVE-2019-5736 defence: commands that put processes into a container run from a
-//! sealed memfd copy of this binary, never from the host's file.
+//! copy of this binary that nobody can write, never from the host's file.
 //!
 //! The container init and `exec`'d processes are forks of this process, so until they
 //! execve, /proc/PID/exe is our binary; a container program started as
 //! `#!/proc/self/exe`, or any process that reaches /proc/1/exe with CAP_SYS_PTRACE,
-//! could open it and, once we exit, write to the host's hoist-runtime. A sealed memfd
-//! cannot be written by anyone, so there is nothing to overwrite (runc and crun clone
-//! themselves the same way).
+//! could open it and, once we exit, write to the host's hoist-runtime. So we re-execute
+//! ourselves from a file that cannot be written, in one of two ways:
+//!
+//! 1. A detached, read-only overlayfs whose lower layers are the binary's directory and,
+//!    below it, the state root (or, where that cannot be, an empty tmpfs), made with the
+//!    new mount API and never attached anywhere. An overlay without an upper layer is
+//!    read-only in its superblock, so no remount can make it writable, and being in no
+//!    mount namespace, nothing can reach it but the fds we hold; only the binary is ever
+//!    looked up in it. It costs no copy: the pages are the host file's page cache
+//!    (runc 1.2 does the same). Each detached mount costs an RCU grace period when its
+//!    last fd closes, hence one mount where the state root can be the second layer.
+//! 2. Where overlayfs, `lowerdir+` or the mount API is missing (or we may not mount):
+//!    a sealed memfd copy, which nobody can write (what runc and crun did first). It
+//!    costs a copy of the binary on every call.
 
 use std::ffi::CString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::sys;
+use crate::{logging, sys};
 
 const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloneError {
@@ -31,41 +43,203 @@ fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> CloneError {
     move |source| CloneError::Io { step, source }
 }
 
-/// Whether we already run from a sealed copy.
-fn running_sealed() -> bool {
-    match sys::openat(None, Path::new("/proc/self/exe"), libc::O_RDONLY, 0) {
-        Ok(fd) => sys::get_seals(fd.as_fd()).is_ok_and(|s| s & SEALS == SEALS),
-        Err(_) => false,
+/// Whether `exe` (our own /proc/self/exe) is a file nobody can write: a sealed memfd,
+/// or a file of a read-only overlayfs (ours, or a host whose binary already lives on
+/// one: either way a container cannot reopen it for writing).
+fn is_protected(exe: BorrowedFd<'_>) -> bool {
+    if sys::get_seals(exe).is_ok_and(|s| s & SEALS == SEALS) {
+        return true;
+    }
+    sys::fs_type(exe).is_ok_and(|t| t == OVERLAYFS_SUPER_MAGIC)
+        && sys::fstatfs_flags(exe).is_ok_and(|f| f & libc::ST_RDONLY != 0)
+}
+
+/// A protected view of our binary, ready to be executed.
+pub struct View {
+    exe: OwnedFd,
+    /// The detached mounts the view lives on (none for a memfd copy). The last close of
+    /// a detached mount's fd dissolves it, which waits for an RCU grace period: a
+    /// process forked before the re-exec (cgroups::prime's helper) keeps copies and
+    /// pays that wait at its exit, off our path.
+    mounts: Vec<OwnedFd>,
+}
+
+/// A protected view of our binary, or `None` when we already run from one.
+/// `state_root` (created if missing) serves as the overlay's second lower layer.
+pub fn view(state_root: &Path) -> Result<Option<View>, CloneError> {
+    let exe = sys::openat(None, Path::new("/proc/self/exe"), libc::O_RDONLY, 0)
+        .map_err(io("open /proc/self/exe"))?;
+    if is_protected(exe.as_fd()) {
+        return Ok(None);
+    }
+    match overlay_view(state_root) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => {
+            logging::debug(&format!(
+                "read-only overlay of the runtime binary unavailable ({e}): using a sealed memfd copy"
+            ));
+            Ok(Some(View {
+                exe: memfd_copy(exe)?,
+                mounts: Vec::new(),
+            }))
+        }
     }
 }
 
-/// Re-executes this process from a sealed memfd copy unless it already runs from one.
-/// Returns only when nothing needed doing; an error when the copy could not be made.
-pub fn ensure_sealed() -> Result<(), CloneError> {
-    if running_sealed() {
-        return Ok(());
+impl View {
+    /// Re-executes this process from the view, with `extra_env` added to its
+    /// environment; returns only on failure.
+    pub fn exec(self, extra_env: Option<CString>) -> CloneError {
+        drop(self.mounts);
+        let args: Vec<CString> = std::env::args_os()
+            .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+            .collect();
+        let env: Vec<CString> = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut b = k.as_bytes().to_vec();
+                b.push(b'=');
+                b.extend_from_slice(v.as_bytes());
+                CString::new(b).unwrap_or_default()
+            })
+            .chain(extra_env)
+            .collect();
+        let argv = sys::CStrArray::new(&args);
+        let envp = sys::CStrArray::new(&env);
+        io("re-execute from the protected binary")(sys::fexecve(self.exe.as_fd(), &argv, &envp))
     }
-    let mut exe = std::fs::File::open("/proc/self/exe").map_err(io("open /proc/self/exe"))?;
+}
+
+/// Our binary as seen through a detached read-only overlayfs: an O_PATH fd to exec.
+/// Without an upper layer overlayfs wants two lower ones: below the binary's directory
+/// goes `state_root` or, failing that (say it contains the binary), an empty tmpfs.
+fn overlay_view(state_root: &Path) -> std::io::Result<View> {
+    let path = std::fs::read_link("/proc/self/exe")?;
+    let invalid = || std::io::Error::from_raw_os_error(libc::EINVAL);
+    let dir = sys::cstr(path.parent().ok_or_else(invalid)?)?;
+    let name = Path::new(path.file_name().ok_or_else(invalid)?);
+    let by_root = crate::container::ensure_root(state_root)
+        .map_err(|_| invalid())
+        .and_then(|()| {
+            let root = sys::cstr(state_root)?;
+            overlay_open(&dir, &|ovl| ovl.set_string(c"lowerdir+", &root), name)
+        });
+    by_root.or_else(|_| {
+        use sys::{FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+        let empty = FsContext::open(c"tmpfs")?
+            .mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+        let mut v = overlay_open(&dir, &|ovl| ovl.set_fd(c"lowerdir+", empty.as_fd()), name)?;
+        v.mounts.push(empty);
+        Ok(v)
+    })
+}
+
+/// Mounts (detached) an overlay of `top` over the layer `lower` adds; opens `name` in it.
+fn overlay_open(
+    top: &std::ffi::CStr,
+    lower: &dyn Fn(&sys::FsContext) -> std::io::Result<()>,
+    name: &Path,
+) -> std::io::Result<View> {
+    use sys::{FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+    let ovl = FsContext::open(c"overlay")?;
+    ovl.set_string(c"lowerdir+", top)?;
+    lower(&ovl)?;
+    // xino only matters for inode numbers across layers; off spares a dmesg line.
+    let _ = ovl.set_string(c"xino", c"off");
+    let root = ovl.mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+    let exe = sys::openat(Some(root.as_fd()), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+    Ok(View {
+        exe,
+        mounts: vec![root],
+    })
+}
+
+/// A sealed memfd copy of our binary.
+fn memfd_copy(exe: OwnedFd) -> Result<OwnedFd, CloneError> {
+    let mut exe = std::fs::File::from(exe);
     let memfd = sys::memfd_create_sealable(c"hoist-runtime").map_err(io("create a memfd"))?;
     let mut out = std::fs::File::from(memfd);
     std::io::copy(&mut exe, &mut out).map_err(io("copy the runtime into a memfd"))?;
     sys::add_seals(out.as_fd(), SEALS).map_err(io("seal the memfd"))?;
-    let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
-        .collect();
-    let env: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut b = k.as_bytes().to_vec();
-            b.push(b'=');
-            b.extend_from_slice(v.as_bytes());
-            CString::new(b).unwrap_or_default()
-        })
-        .collect();
-    let argv = sys::CStrArray::new(&args);
-    let envp = sys::CStrArray::new(&env);
-    Err(io("re-execute from the sealed memfd")(sys::fexecve(
-        out.as_fd(),
-        &argv,
-        &envp,
-    )))
+    Ok(out.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn own_exe() -> OwnedFd {
+        sys::openat(None, Path::new("/proc/self/exe"), libc::O_RDONLY, 0).unwrap()
+    }
+
+    fn head(fd: BorrowedFd<'_>) -> Vec<u8> {
+        let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let mut b = vec![0u8; 4096];
+        let n = std::fs::File::open(path).unwrap().read(&mut b).unwrap();
+        b.truncate(n);
+        b
+    }
+
+    /// Opening for writing through /proc/self/fd, as the CVE-2019-5736 exploit does.
+    fn open_for_write(fd: BorrowedFd<'_>) -> std::io::Result<std::fs::File> {
+        let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        std::fs::OpenOptions::new().append(true).open(path)
+    }
+
+    #[test]
+    fn host_binary_is_not_protected() {
+        assert!(!is_protected(own_exe().as_fd()));
+    }
+
+    #[test]
+    fn overlay_view_cannot_be_written() {
+        let root = tempfile::tempdir().unwrap();
+        let view = match overlay_view(root.path()) {
+            Ok(v) => v.exe,
+            Err(e) => {
+                eprintln!("SKIPPED: no read-only overlay here ({e}; needs root, kernel 6.13+)");
+                return;
+            }
+        };
+        assert_eq!(head(view.as_fd()), head(own_exe().as_fd()));
+        let e = open_for_write(view.as_fd()).expect_err("the overlay view opened for writing");
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
+        let reopened = sys::openat(
+            None,
+            Path::new(&format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&view)
+            )),
+            libc::O_RDONLY,
+            0,
+        )
+        .unwrap();
+        assert!(is_protected(reopened.as_fd()));
+    }
+
+    /// A state root the overlay cannot take as a layer (an ancestor of the binary's
+    /// directory) makes it fall back to an empty tmpfs.
+    #[test]
+    fn overlay_view_over_tmpfs_cannot_be_written() {
+        let view = match overlay_view(Path::new("/")) {
+            Ok(v) => v.exe,
+            Err(e) => {
+                eprintln!("SKIPPED: no read-only overlay here ({e}; needs root, kernel 6.13+)");
+                return;
+            }
+        };
+        assert_eq!(head(view.as_fd()), head(own_exe().as_fd()));
+        let e = open_for_write(view.as_fd()).expect_err("the overlay view opened for writing");
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
+    }
+
+    #[test]
+    fn memfd_copy_cannot_be_written() {
+        let copy = memfd_copy(own_exe()).unwrap();
+        assert_eq!(head(copy.as_fd()), head(own_exe().as_fd()));
+        assert!(is_protected(copy.as_fd()));
+        use std::io::Write;
+        let w = open_for_write(copy.as_fd()).and_then(|mut f| f.write_all(b"x"));
+        assert!(w.is_err(), "the sealed memfd took a write");
+    }
 }

@@ -95,8 +95,18 @@ pub fn apply(
     devices: &[Device],
     set_devices: bool,
 ) -> Result<(), CgroupError> {
-    let hs = hierarchies()?;
-    let v1 = v1_mounted(&hs);
+    apply_in(&hierarchies()?, dirs, r, devices, set_devices)
+}
+
+/// `apply` with the host's hierarchies already read.
+pub fn apply_in(
+    hs: &[Hierarchy],
+    dirs: &[PathBuf],
+    r: &Resources,
+    devices: &[Device],
+    set_devices: bool,
+) -> Result<(), CgroupError> {
+    let v1 = v1_mounted(hs);
     let rules = devices::effective_rules(&r.devices, devices);
     for d in dirs {
         let Some(h) = hs.iter().find(|h| d.starts_with(&h.mount)) else {

@@ -5,12 +5,14 @@
 mod apply;
 pub mod devices;
 mod path;
+mod prime;
 pub mod resources;
 pub mod stats;
 pub mod writes;
 
 pub use apply::apply;
 pub use path::resolve;
+pub use prime::{prime, Primer};
 pub use resources::Resources;
 
 use std::io;
@@ -181,20 +183,24 @@ fn dir_in(h: &Hierarchy, path: &str) -> PathBuf {
     d
 }
 
-/// Creates the container's cgroup in every hierarchy; returns the directories made.
-/// On failure, the directories already made are removed again.
-pub fn create(
-    cgroups_path: Option<&str>,
-    id: &str,
-    systemd: bool,
-) -> Result<Vec<PathBuf>, CgroupError> {
+/// Where a container's cgroup goes in every hierarchy, worked out before anything is
+/// made (so that the first state record can name the directories).
+pub struct Planned {
+    /// The container's directory in each hierarchy, in the order of `hierarchies`.
+    pub dirs: Vec<PathBuf>,
+    hierarchies: Vec<Hierarchy>,
+}
+
+/// Reads the host's hierarchies and our own cgroups and places the container's
+/// cgroup in each; makes nothing.
+pub fn plan(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result<Planned, CgroupError> {
     let hs = hierarchies()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|source| CgroupError::Read {
         path: "/proc/self/cgroup".into(),
         source,
     })?;
     let own = own_cgroups_from(&own);
-    let mut made = Vec::new();
+    let mut dirs = Vec::with_capacity(hs.len());
     for h in &hs {
         let mine = own
             .iter()
@@ -207,14 +213,28 @@ pub fn create(
             })
             .map_or("/", |(_, p)| p.as_str());
         let rel = resolve(cgroups_path, id, systemd, mine)?;
-        let dir = dir_in(h, &rel);
-        if let Err(e) = mkdir_cgroup(h, &dir) {
-            remove(&made);
+        dirs.push(dir_in(h, &rel));
+    }
+    Ok(Planned {
+        dirs,
+        hierarchies: hs,
+    })
+}
+
+/// Makes the planned directories and applies `r` and the device rules to them. On a
+/// failure to make one, those already made are removed again.
+pub fn make(
+    p: &Planned,
+    r: &Resources,
+    devices: &[crate::spec::Device],
+) -> Result<(), CgroupError> {
+    for (i, (h, dir)) in p.hierarchies.iter().zip(&p.dirs).enumerate() {
+        if let Err(e) = mkdir_cgroup(h, dir) {
+            remove(&p.dirs[..i]);
             return Err(e);
         }
-        made.push(dir);
     }
-    Ok(made)
+    apply::apply_in(&p.hierarchies, &p.dirs, r, devices, true)
 }
 
 fn mkdir_cgroup(h: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {

@@ -1,5 +1,5 @@
-//! `create`: validate the bundle, make the state dir and the cgroup, launch the init,
-//! record the state. Any failure removes all of it again (DESIGN.md rule 5).
+//! `create`: validate the bundle, make the state dir, launch the init, make its cgroup
+//! and join it, record the state. Any failure removes all of it again (DESIGN.md rule 5).
 
 use std::path::{Path, PathBuf};
 
@@ -38,16 +38,8 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(p.components().collect())
 }
 
-/// Creates the container; returns its init pid.
-pub fn create(
-    args: &CreateArgs,
-    ctx: &Ctx,
-    console_fd: Option<std::os::fd::BorrowedFd<'_>>,
-) -> Result<i32> {
-    crate::container::validate_id(&args.id)?;
-    let bundle = absolute(&args.bundle)?;
-    let mut spec = Spec::load(&bundle)?;
-    spec::validate(&spec)?;
+/// root.path, relative to the bundle; it must be a directory.
+fn rootfs_of(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let root_path = spec
         .root
         .as_ref()
@@ -64,28 +56,50 @@ pub fn create(
             rootfs.display()
         );
     }
+    Ok(rootfs)
+}
+
+/// Creates the container; returns it, still locked (its init pid is `state.pid`).
+/// With `start_next` (`run`), the record with the init's pid is left to `start`, which
+/// writes it anyway a moment later: one state write less. Until then the state on
+/// disk reads "creating", which `delete --force` cleans up should `run` die.
+pub fn create(
+    args: &CreateArgs,
+    ctx: &Ctx,
+    console_fd: Option<std::os::fd::BorrowedFd<'_>>,
+    start_next: bool,
+) -> Result<Container> {
+    crate::container::validate_id(&args.id)?;
+    let bundle = absolute(&args.bundle)?;
+    let mut spec = Spec::load(&bundle)?;
+    spec::validate(&spec)?;
+    let rootfs = rootfs_of(&spec, &bundle)?;
     let resources = cgroups::Resources::from_value(spec.linux().resources.as_ref())
         .context("parse linux.resources")?;
     let seccomp = crate::seccomp::prepare(&ctx.root, spec.linux().seccomp.as_ref())?;
-    let dir = Container::create_dir(&ctx.root, &args.id)?;
-    let mut cleanup = Cleanup {
-        dir: Some(dir.clone()),
-        cgroups: Vec::new(),
-    };
-    crate::notify::prepare(&dir, &mut spec)?;
-    if !ctx.cgroups_disabled {
-        cleanup.cgroups = cgroups::create(
+    let planned = if ctx.cgroups_disabled {
+        None
+    } else {
+        Some(cgroups::plan(
             spec.linux().cgroups_path.as_deref(),
             &args.id,
             ctx.systemd_cgroup,
-        )?;
-    }
+        )?)
+    };
+    // Started by main: the first cgroup move's wait (see cgroups::prime).
+    let primer = ctx.primer.take();
+    let dir = Container::create_dir(&ctx.root, &args.id)?;
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        cgroups: planned.as_ref().map(|p| p.dirs.clone()).unwrap_or_default(),
+    };
+    crate::notify::prepare(&dir, &mut spec)?;
     let fifo = dir.join("exec.fifo");
     sys::mkfifo(&fifo, 0o622).with_context(|| format!("create `{}`", fifo.display()))?;
     // A first record before anything runs, so that `delete --force` can clean up after
     // a create that crashed (pid 0 and the fifo read as "creating"). Held locked until
     // create is done, so that a delete waits rather than races.
-    let _lock = crate::container::lock_dir(&dir)?;
+    let lock = crate::container::lock_dir(&dir)?;
     let mut state = State {
         id: args.id.clone(),
         pid: 0,
@@ -100,7 +114,12 @@ pub fn create(
         started: false,
     };
     state.write(&dir)?;
-    cgroups::apply(&cleanup.cgroups, &resources, &spec.linux().devices, true)?;
+    // Made once the init is cloned (while the primer's grace period passes), before
+    // it is joined.
+    let setup_cgroups = || match &planned {
+        Some(p) => cgroups::make(p, &resources, &spec.linux().devices),
+        None => Ok(()),
+    };
 
     let pid = launch(&LaunchArgs {
         id: &args.id,
@@ -112,11 +131,13 @@ pub fn create(
         console_fd,
         no_new_keyring: args.no_new_keyring,
         seccomp: seccomp.as_ref(),
-        close_in_init: &[std::os::fd::AsRawFd::as_raw_fd(&_lock)],
+        close_in_init: &[std::os::fd::AsRawFd::as_raw_fd(&lock)],
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         cgroup_paths: &cleanup.cgroups,
+        setup_cgroups: &setup_cgroups,
     })?;
+    primer.reap();
     let kill_init = |e: anyhow::Error| {
         let _ = sys::kill(pid, libc::SIGKILL);
         let _ = sys::waitpid(pid, false);
@@ -128,13 +149,15 @@ pub fn create(
     state.pid = pid;
     state.start_time = start_time;
     state.config = spec;
-    state.write(&dir).map_err(|e| kill_init(e.into()))?;
+    if !start_next {
+        state.write(&dir).map_err(|e| kill_init(e.into()))?;
+    }
     if let Some(pf) = &args.pid_file {
         write_pid_file(pf, pid).map_err(kill_init)?;
     }
     cleanup.dir = None;
     cleanup.cgroups.clear();
-    Ok(pid)
+    Ok(Container::from_created(dir, state, lock))
 }
 
 /// Writes the pid file atomically (containerd reads it as soon as create returns).
@@ -151,5 +174,5 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 pub fn run(args: &CreateArgs, ctx: &Ctx) -> Result<i32> {
-    create(args, ctx, None).map(|_| 0)
+    create(args, ctx, None, false).map(|_| 0)
 }

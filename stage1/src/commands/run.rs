@@ -44,24 +44,34 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     } else {
         None
     };
-    let pid = super::create::create(&args.create, ctx, pair.as_ref().map(|(_, b)| b.as_fd()))?;
+    let mut c = super::create::create(
+        &args.create,
+        ctx,
+        pair.as_ref().map(|(_, b)| b.as_fd()),
+        true,
+    )?;
+    let pid = c.state.pid;
     let master: Option<OwnedFd> = match &pair {
         Some((ours, _)) => match sys::recv_fd(ours.as_fd()) {
             Ok(m) => Some(m),
             Err(e) => {
-                destroy(ctx, id);
+                drop(c);
+                abort(ctx, id, pid);
                 return Err(e).context("receive the pty master");
             }
         },
         None => None,
     };
     drop(pair);
+    // Started as created, under the lock create took: nothing can come in between.
     if args.detach {
-        match super::start::start(id, ctx) {
+        let started = super::start::start_container(&mut c);
+        drop(c);
+        match started {
             Ok(Some(n)) => n.wait_ready()?,
             Ok(None) => {}
             Err(e) => {
-                destroy(ctx, id);
+                abort(ctx, id, pid);
                 return Err(e);
             }
         }
@@ -69,10 +79,13 @@ pub fn run(args: &RunArgs, ctx: &Ctx) -> Result<i32> {
     }
     // Block the signals before start so none is lost between start and the wait loop.
     let (sigfd, _old) = sys::signalfd(FORWARDED).context("set up signal forwarding")?;
-    let notify = match super::start::start(id, ctx) {
+    let started = super::start::start_container(&mut c);
+    // The lock goes before the wait: kill, state and delete take it meanwhile.
+    drop(c);
+    let notify = match started {
         Ok(n) => n,
         Err(e) => {
-            destroy(ctx, id);
+            abort(ctx, id, pid);
             return Err(e);
         }
     };
@@ -129,6 +142,13 @@ fn wait_notify(pid: libc::pid_t, sigfd: &OwnedFd, notify: Option<&Listener>) -> 
             }
         }
     }
+}
+
+/// Kills our init child (the state on disk may not name it yet), then removes the rest.
+fn abort(ctx: &Ctx, id: &str, pid: libc::pid_t) {
+    let _ = sys::kill(pid, libc::SIGKILL);
+    let _ = sys::waitpid(pid, false);
+    destroy(ctx, id);
 }
 
 /// Removes the container after its process ended (or when start failed).

@@ -14,6 +14,12 @@ use crate::{hooks, sys};
 /// so that no early message is lost).
 pub fn start(id: &str, ctx: &Ctx) -> Result<Option<Listener>> {
     let mut c = Container::load(&ctx.root, id, true)?;
+    start_container(&mut c)
+}
+
+/// Starts a loaded (and locked) container; with a NOTIFY_SOCKET, returns the listener
+/// to wait on once the lock is released.
+pub fn start_container(c: &mut Container) -> Result<Option<Listener>> {
     match c.status() {
         Status::Created => {}
         Status::Stopped => bail!("cannot start a container that has stopped"),

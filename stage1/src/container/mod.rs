@@ -63,6 +63,20 @@ pub fn validate_id(id: &str) -> Result<(), ContainerError> {
     }
 }
 
+/// Makes the state root (mode 0700: only root may look at the states, they hold the
+/// configs) if it is missing.
+pub fn ensure_root(root: &Path) -> Result<(), ContainerError> {
+    if !root.is_dir() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(io_err("create state root", root))?;
+    }
+    Ok(())
+}
+
 /// Takes the flock of a state dir (held until the file is dropped).
 pub fn lock_dir(dir: &Path) -> Result<File, ContainerError> {
     let f = File::open(dir).map_err(io_err("open state dir", dir))?;
@@ -87,15 +101,7 @@ impl Container {
     /// Makes `<root>/<id>` (the root too, mode 0700, if missing); fails if it exists.
     pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, ContainerError> {
         validate_id(id)?;
-        if !root.is_dir() {
-            // Only root may look at the states (they hold the configs).
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(root)
-                .map_err(io_err("create state root", root))?;
-        }
+        ensure_root(root)?;
         let dir = Self::dir_of(root, id);
         match std::fs::create_dir(&dir) {
             Ok(()) => Ok(dir),
@@ -103,6 +109,17 @@ impl Container {
                 Err(ContainerError::Exists(id.to_string()))
             }
             Err(e) => Err(io_err("create state dir", &dir)(e)),
+        }
+    }
+
+    /// A container `create` just recorded, with the lock create holds (so that `run`
+    /// starts it without reading back what it just wrote).
+    pub fn from_created(dir: PathBuf, state: State, lock: File) -> Container {
+        Container {
+            id: state.id.clone(),
+            dir,
+            state,
+            _lock: Some(lock),
         }
     }
 

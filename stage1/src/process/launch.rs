@@ -55,6 +55,9 @@ pub struct LaunchArgs<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub cgroup_paths: &'a [PathBuf],
+    /// Makes `cgroup_paths` and applies the resources: called once the init is cloned
+    /// and told to go on, before it is joined (see cgroups::prime for why so late).
+    pub setup_cgroups: &'a dyn Fn() -> Result<(), cgroups::CgroupError>,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// fds of the caller the init must not keep (the state dir's flock: a copy held by
     /// the waiting init would block `start` forever).
@@ -147,6 +150,7 @@ fn drive(
         namespaces::write_id_maps(pid, a.spec)?;
     }
     send(sock.as_fd(), &Msg::Go)?;
+    (a.setup_cgroups)()?;
     cgroups::join(a.cgroup_paths, pid)?;
     if let Some(adj) = a.spec.process.as_ref().and_then(|p| p.oom_score_adj) {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())

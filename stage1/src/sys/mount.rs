@@ -81,3 +81,84 @@ pub fn mount_setattr_recursive(
     })
     .map(drop)
 }
+
+/// A file-system context from `fsopen(2)`, configured with `fsconfig(2)` and turned into
+/// a detached mount with `fsmount(2)`: the new mount API, which mounts nothing into any
+/// namespace until asked (here it never is).
+pub struct FsContext(std::os::fd::OwnedFd);
+
+const FSOPEN_CLOEXEC: u32 = 0x1;
+const FSMOUNT_CLOEXEC: u32 = 0x1;
+const FSCONFIG_SET_STRING: u32 = 1;
+const FSCONFIG_SET_FD: u32 = 5;
+const FSCONFIG_CMD_CREATE: u32 = 6;
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+
+impl FsContext {
+    /// `fsopen(fstype, FSOPEN_CLOEXEC)`.
+    pub fn open(fstype: &CStr) -> io::Result<FsContext> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a valid C string; fsopen only returns a new fd.
+        let fd = cvt(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
+        let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        // SAFETY: a new fd that nothing else owns.
+        Ok(FsContext(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn config(
+        &self,
+        cmd: u32,
+        key: Option<&CStr>,
+        value: Option<&CStr>,
+        aux: i32,
+    ) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+        // SAFETY: the context fd is live; key and value are NULL or valid C strings that
+        // outlive the call; `aux` is an fd number or 0, as `cmd` requires.
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.0.as_raw_fd(),
+                cmd,
+                p(key),
+                p(value),
+                aux,
+            )
+        })
+        .map(drop)
+    }
+
+    /// `fsconfig(FSCONFIG_SET_STRING, key, value)`.
+    pub fn set_string(&self, key: &CStr, value: &CStr) -> io::Result<()> {
+        self.config(FSCONFIG_SET_STRING, Some(key), Some(value), 0)
+    }
+
+    /// `fsconfig(FSCONFIG_SET_FD, key, fd)`.
+    pub fn set_fd(&self, key: &CStr, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        self.config(FSCONFIG_SET_FD, Some(key), None, fd.as_raw_fd())
+    }
+
+    /// `fsconfig(FSCONFIG_CMD_CREATE)` then `fsmount(…, attrs)`: the superblock as a
+    /// detached mount, returned as an fd of its root.
+    pub fn mount(self, attrs: u64) -> io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        self.config(FSCONFIG_CMD_CREATE, None, None, 0)?;
+        // SAFETY: integer arguments on a live context fd; fsmount only returns a new fd.
+        let fd = cvt(unsafe {
+            libc::syscall(
+                libc::SYS_fsmount,
+                self.0.as_raw_fd(),
+                FSMOUNT_CLOEXEC,
+                attrs,
+            )
+        })?;
+        let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        // SAFETY: a new fd that nothing else owns.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+}
