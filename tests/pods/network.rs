@@ -67,3 +67,24 @@ fn port_forward_and_cleanup(stage1: &str) {
         "IP released"
     );
 }
+
+/// `--net default` as a user gets it: the default conflist written on first use (bridge
+/// hoist0, 10.88.200.0/24, NAT, portmap, firewall), serving the httpd image of
+/// images/httpd on a host port.
+#[test]
+fn default_network_serves_the_httpd_image() {
+    let mut env = Env::new("default-net", "hoist");
+    env.fetch_httpd();
+    env.owns_bridge("hoist0");
+    let port = free_port();
+    let spec = format!("127.0.0.1:{port}:80");
+    let uuid = env.detach(&["--net", "default", "--port", &spec, "httpd"]);
+    assert!(env.net_dir.path().join("default.conflist").exists(), "default written on first use");
+    let st = env.status(&uuid);
+    let ip = st["networks"][0]["ips"][0].as_str().expect("pod ip").to_owned();
+    assert!(ip.starts_with("10.88.200."), "{st}");
+    let page = http_get(&format!("http://127.0.0.1:{port}/")).unwrap_or_default();
+    assert!(page.contains("hello from hoist httpd"), "the image's page: {page:?}");
+    expect_ok(&env.hoist(&["stop", "--force", &uuid]));
+    env.assert_clean(&uuid, std::slice::from_ref(&ip));
+}

@@ -46,6 +46,20 @@ impl Env {
         env
     }
 
+    /// Fetches the httpd image `make image` builds (busybox httpd serving /www on port
+    /// 80) as `httpd`.
+    pub fn fetch_httpd(&self) {
+        let dir = busybox_dir().with_file_name("httpd").join("oci");
+        assert!(dir.exists(), "httpd image missing at {}: run `make image`", dir.display());
+        let out = self.hoist(&["fetch", "--name", "httpd", &format!("oci:{}", dir.display())]);
+        run::expect_ok(&out);
+    }
+
+    /// A bridge the test's pods make (the `default` network's `hoist0`), deleted on drop.
+    pub fn owns_bridge(&mut self, name: &str) {
+        self.bridges.push(name.to_owned());
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
