@@ -79,12 +79,21 @@ fn default_network_serves_the_httpd_image() {
     let port = free_port();
     let spec = format!("127.0.0.1:{port}:80");
     let uuid = env.detach(&["--net", "default", "--port", &spec, "httpd"]);
-    assert!(env.net_dir.path().join("default.conflist").exists(), "default written on first use");
+    assert!(
+        env.net_dir.path().join("default.conflist").exists(),
+        "default written on first use"
+    );
     let st = env.status(&uuid);
-    let ip = st["networks"][0]["ips"][0].as_str().expect("pod ip").to_owned();
+    let ip = st["networks"][0]["ips"][0]
+        .as_str()
+        .expect("pod ip")
+        .to_owned();
     assert!(ip.starts_with("10.88.200."), "{st}");
     let page = http_get(&format!("http://127.0.0.1:{port}/")).unwrap_or_default();
-    assert!(page.contains("hello from hoist httpd"), "the image's page: {page:?}");
+    assert!(
+        page.contains("hello from hoist httpd"),
+        "the image's page: {page:?}"
+    );
     expect_ok(&env.hoist(&["stop", "--force", &uuid]));
     env.assert_clean(&uuid, std::slice::from_ref(&ip));
 }

@@ -50,8 +50,17 @@ impl Env {
     /// 80) as `httpd`.
     pub fn fetch_httpd(&self) {
         let dir = busybox_dir().with_file_name("httpd").join("oci");
-        assert!(dir.exists(), "httpd image missing at {}: run `make image`", dir.display());
-        let out = self.hoist(&["fetch", "--name", "httpd", &format!("oci:{}", dir.display())]);
+        assert!(
+            dir.exists(),
+            "httpd image missing at {}: run `make image`",
+            dir.display()
+        );
+        let out = self.hoist(&[
+            "fetch",
+            "--name",
+            "httpd",
+            &format!("oci:{}", dir.display()),
+        ]);
         run::expect_ok(&out);
     }
 
