@@ -58,9 +58,6 @@ work=$(mktemp -d /tmp/hoist-podbench.XXXXXX)
 store=$work/store
 pm=$work/podman
 cgparent=hoist-bench-podman-$$
-hugetlb=/sys/fs/cgroup/hugetlb
-unified=/sys/fs/cgroup/unified
-moved_hugetlb=0 made_hugetlb_dir=0
 
 hoist() { "$HOIST" --dir "$store" "$@"; }
 # podman with a store, config and tmp of its own (HOST.md; as tests/podman does).
@@ -69,45 +66,13 @@ podman_=(env CONTAINERS_CONF="$pm/containers.conf" CONTAINERS_STORAGE_CONF="$pm/
     TMPDIR="$pm/tmp" podman --root "$pm/root" --runroot "$pm/runroot" --storage-driver overlay
     --runtime "$CRUN")
 
-# hugetlb's line of /proc/cgroups: field 2 is its hierarchy id (0: on the v2 mount),
-# field 3 how many cgroups it has (1: only the root).
-hugetlb_field() { awk -v f="$1" '$1 == "hugetlb" { print $f }' /proc/cgroups; }
+source "$repo/benches/hugetlb.sh"
 
-# Gives hugetlb back to the cgroup2 mount, as benches/run.sh does (see there why the
-# umount may need doing twice). Cgroups other than the bench's own are never touched.
-restore_hugetlb() {
-    local others i attempt
-    for i in $(seq 40); do
-        [[ -d $hugetlb/$cgparent ]] && find "$hugetlb/$cgparent" -depth -type d -exec rmdir {} + 2>/dev/null
-        # hoist's pods put their cgroups under /hoist; the bench's pods are gone by now.
-        rmdir "$hugetlb/hoist" 2>/dev/null
-        others=$(find "$hugetlb" -mindepth 1 -type d | head -n 5)
-        [[ -z $others && $(hugetlb_field 3) == 1 ]] && break
-        sleep 0.5
-    done
-    if [[ -n $others ]]; then
-        say "WARNING: cgroups other than the bench's remain under $hugetlb:"
-        for d in $others; do say "  $d"; done
-        say "WARNING: hugetlb left on cgroup v1; once they are gone, restore the host with:"
-        say "  umount $hugetlb && rmdir $hugetlb"
-        return 0
-    fi
-    for attempt in 1 2 3; do
-        umount "$hugetlb" || { say "WARNING: umount $hugetlb failed; hugetlb is still on v1"; return 0; }
-        for i in $(seq 30); do
-            [[ $(hugetlb_field 2) == 0 ]] && break
-            sleep 0.1
-        done
-        [[ $(hugetlb_field 2) == 0 ]] && break
-        mount -t cgroup -o hugetlb cgroup "$hugetlb" || break
-    done
-    if ((made_hugetlb_dir)) && ! mountpoint -q "$hugetlb"; then rmdir "$hugetlb"; fi
-    for i in $(seq 30); do
-        grep -qw hugetlb "$unified/cgroup.controllers" && return 0
-        sleep 0.1
-    done
-    say "WARNING: hugetlb did not come back to $unified/cgroup.controllers; restore the host with:"
-    say "  mkdir -p $hugetlb && mount -t cgroup -o hugetlb cgroup $hugetlb && umount $hugetlb && rmdir $hugetlb"
+# The bench's own cgroups under hugetlb (podman's parent, and hoist's /hoist once its
+# pods are gone), for hugetlb_restore.
+remove_own_hugetlb_cgroups() {
+    [[ -d $hugetlb/$cgparent ]] && find "$hugetlb/$cgparent" -depth -type d -exec rmdir {} + 2>/dev/null
+    rmdir "$hugetlb/hoist" 2>/dev/null
     return 0
 }
 
@@ -149,31 +114,13 @@ cleanup() {
             find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
         fi
     done
-    if ((moved_hugetlb)); then restore_hugetlb; fi
+    hugetlb_restore
     rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# hugetlb on a v1 hierarchy that nothing mounts: an earlier umount happened while the
-# hierarchy still had cgroups, so the kernel kept it. Runtimes then write plain
-# directories under /sys/fs/cgroup/hugetlb (a tmpfs). The bench still runs (crun accepts
-# it); it removes its own directories there, and leaves the host as it found it.
-if [[ $(hugetlb_field 2) != 0 ]] && ! mountpoint -q "$hugetlb"; then
-    say "WARNING: hugetlb is on v1 hierarchy $(hugetlb_field 2) ($(hugetlb_field 3) cgroups) but not" \
-        "mounted: an earlier umount left it behind; left as it is"
-fi
-if [[ -f $unified/cgroup.controllers ]] && grep -qw hugetlb "$unified/cgroup.controllers"; then
-    if ! mountpoint -q "$hugetlb"; then
-        say "moving hugetlb from cgroup v2 to v1 for the run (crun refuses a hybrid host otherwise)"
-        if [[ ! -d $hugetlb ]]; then
-            mkdir "$hugetlb"
-            made_hugetlb_dir=1
-        fi
-        mount -t cgroup -o hugetlb cgroup "$hugetlb"
-        moved_hugetlb=1
-    fi
-fi
+hugetlb_take
 
 # --- hoist's store, podman's store, the bare bundle -----------------------------------
 say "importing $IMAGE/oci into hoist's store ($store)"

@@ -67,60 +67,16 @@ done
 
 # --- scratch space, host changes and their undoing ----------------------------------
 work=$(mktemp -d /tmp/hoist-bench.XXXXXX)
-hugetlb=/sys/fs/cgroup/hugetlb
-unified=/sys/fs/cgroup/unified
-moved_hugetlb=0 made_hugetlb_dir=0
+source "$repo/benches/hugetlb.sh"
 
-# hugetlb's line of /proc/cgroups: field 2 is its hierarchy id (0: on the v2 mount),
-# field 3 how many cgroups it has (1: only the root; a cgroup being removed still counts).
-hugetlb_field() { awk -v f="$1" '$1 == "hugetlb" { print $f }' /proc/cgroups; }
-
-# Gives hugetlb back to the cgroup2 mount. Only the bench's own cgroups are removed; if
-# other cgroups live in the hierarchy (someone else's containers), unmounting would strand
-# them, so the hierarchy is left mounted and the way to restore it is printed.
-#
-# The kernel releases an unmounted v1 hierarchy only if it has no child cgroups at the
-# moment of the umount, dying ones included; otherwise the hierarchy lives on, unmounted,
-# and keeps the controller from v2 for good. So: wait until only the root cgroup is left,
-# unmount, and if the controller still does not come back, mount it again (that reuses the
-# hierarchy) and unmount once more.
-restore_hugetlb() {
-    local d others i attempt pid
-    for d in $(find "$hugetlb" -mindepth 1 -depth -type d -name 'hoist-bench-*'); do
-        # The bench's own containers only, should a runtime have left one running.
+# The bench's own cgroups under hugetlb (and their processes, should a runtime have left
+# a container running), for hugetlb_restore.
+remove_own_hugetlb_cgroups() {
+    local d pid
+    for d in $(find "$hugetlb" -mindepth 1 -depth -type d -name 'hoist-bench-*' 2>/dev/null); do
         for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     done
-    for i in $(seq 40); do
-        find "$hugetlb" -mindepth 1 -depth -type d -name 'hoist-bench-*' -exec rmdir {} + 2>/dev/null
-        others=$(find "$hugetlb" -mindepth 1 -type d | head -n 5)
-        [[ -z $others && $(hugetlb_field 3) == 1 ]] && break
-        sleep 0.5
-    done
-    if [[ -n $others ]]; then
-        say "WARNING: cgroups other than the bench's remain under $hugetlb:"
-        for d in $others; do say "  $d"; done
-        say "WARNING: hugetlb left on cgroup v1; once they are gone, restore the host with:"
-        say "  umount $hugetlb && rmdir $hugetlb"
-        return 0
-    fi
-    for attempt in 1 2 3; do
-        umount "$hugetlb" || { say "WARNING: umount $hugetlb failed; hugetlb is still on v1"; return 0; }
-        for i in $(seq 30); do
-            [[ $(hugetlb_field 2) == 0 ]] && break
-            sleep 0.1
-        done
-        [[ $(hugetlb_field 2) == 0 ]] && break
-        mount -t cgroup -o hugetlb cgroup "$hugetlb" || break
-    done
-    if ((made_hugetlb_dir)) && ! mountpoint -q "$hugetlb"; then rmdir "$hugetlb"; fi
-    for i in $(seq 30); do
-        grep -qw hugetlb "$unified/cgroup.controllers" && return 0
-        sleep 0.1
-    done
-    say "WARNING: hugetlb did not come back to $unified/cgroup.controllers (/proc/cgroups:" \
-        "hierarchy $(hugetlb_field 2)); restore the host with:"
-    say "  mkdir -p $hugetlb && mount -t cgroup -o hugetlb cgroup $hugetlb && umount $hugetlb && rmdir $hugetlb"
-    return 0
+    find "$hugetlb" -mindepth 1 -depth -type d -name 'hoist-bench-*' -exec rmdir {} + 2>/dev/null
 }
 
 # Runs from the EXIT trap: every step is tried whatever the others did (no errexit; and a
@@ -131,26 +87,13 @@ cleanup() {
     for i in "${!bins[@]}"; do
         "${bins[$i]}" --root "$work/root-$i" delete -f "hoist-bench-$i" >/dev/null 2>&1 || true
     done
-    if ((moved_hugetlb)); then restore_hugetlb; fi
+    hugetlb_restore
     rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [[ -f $unified/cgroup.controllers ]] && grep -qw hugetlb "$unified/cgroup.controllers"; then
-    if ! mountpoint -q "$hugetlb"; then
-        say "moving hugetlb from cgroup v2 to v1 for the run (crun refuses a hybrid host otherwise)"
-        if [[ ! -d $hugetlb ]]; then
-            mkdir "$hugetlb"
-            made_hugetlb_dir=1
-        fi
-        mount -t cgroup -o hugetlb cgroup "$hugetlb"
-        moved_hugetlb=1
-    fi
-fi
-if [[ -f $unified/cgroup.controllers && -n $(cat "$unified/cgroup.controllers") ]]; then
-    say "WARNING: $unified still holds controllers ($(cat "$unified/cgroup.controllers")): crun will refuse"
-fi
+hugetlb_take
 
 # --- the bundle ---------------------------------------------------------------------
 # One bundle runs /bin/true for the timing; a second one, sharing its rootfs, prints a

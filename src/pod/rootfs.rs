@@ -12,7 +12,10 @@ use crate::sys;
 /// The most bytes of mount options the kernel takes in one page.
 const MAX_OPTIONS: usize = 4000;
 
-/// overlayfs options for `layers` (base first) over `upper`/`work`.
+/// overlayfs options for `layers` (base first) over `upper`/`work`. `volatile`: the
+/// upper dir is never synced (an unmount no longer waits for the upper file system to
+/// be written back); a pod's upper dir is never mounted again after the pod, which is
+/// the one thing a volatile upper dir cannot do after a crash.
 pub fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<String, PodError> {
     let mut lower = Vec::with_capacity(layers.len());
     for l in layers.iter().rev() {
@@ -29,7 +32,7 @@ pub fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<
         lower.push(s.to_owned());
     }
     let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
+        "lowerdir={},upperdir={},workdir={},volatile",
         lower.join(":"),
         upper.display(),
         work.display()
@@ -104,7 +107,10 @@ mod tests {
             Path::new("/p/w"),
         )
         .unwrap();
-        assert_eq!(o, "lowerdir=/s/l/b:/s/l/a,upperdir=/p/u,workdir=/p/w");
+        assert_eq!(
+            o,
+            "lowerdir=/s/l/b:/s/l/a,upperdir=/p/u,workdir=/p/w,volatile"
+        );
         assert!(overlay_options(&["/a:b".into()], Path::new("/u"), Path::new("/w")).is_err());
         let many: Vec<PathBuf> = (0..200)
             .map(|i| format!("/var/lib/hoist/layers/{i:064}").into())

@@ -93,8 +93,13 @@ pub fn run(pods: &Pods, mut pod: Pod, opts: &Options<'_>) -> Result<i32, PodErro
     let pending = wait_ready(&pod, &signals, &mut apps, &notify)?;
     drop(notify);
     let _ = std::fs::write(pod.dir.join("started"), b"");
-    // The supervisor now idles for the pod's life: give back the code pages of setup.
-    sys::release_text_pages();
+    // The supervisor now idles for the pod's life: a detached one gives back the code
+    // pages of setup at once; a foreground one once its pod has run for a while, so that
+    // a short pod does not fault them back in for its teardown.
+    let mut released = matches!(opts.output, Output::File(_));
+    if released {
+        sys::release_text_pages();
+    }
     if manifest.flags.notify {
         systemd::notify(&format!(
             "READY=1\nMAINPID={}\nSTATUS=pod {} running\n",
@@ -102,7 +107,14 @@ pub fn run(pods: &Pods, mut pod: Pod, opts: &Options<'_>) -> Result<i32, PodErro
             pod.uuid
         ));
     }
-    watch(&pod, &manifest.flags, &signals, &mut apps, pending)?;
+    watch(
+        &pod,
+        &manifest.flags,
+        &signals,
+        &mut apps,
+        pending,
+        &mut released,
+    )?;
     if manifest.flags.notify {
         systemd::notify("STOPPING=1\n");
     }
@@ -312,6 +324,7 @@ fn watch(
     signals: &SignalSet,
     apps: &mut [Running],
     mut pending: Option<i32>,
+    released: &mut bool,
 ) -> Result<(), PodError> {
     let mut kill_at: Option<Instant> = None;
     let signal_all = |apps: &[Running], sig: i32| {
@@ -320,13 +333,18 @@ fn watch(
         }
     };
     while apps.iter().any(|a| a.exit.is_none()) {
-        let timeout = kill_at.map_or(Duration::from_secs(5), |t| {
+        let idle = if *released { 5 } else { 1 };
+        let timeout = kill_at.map_or(Duration::from_secs(idle), |t| {
             t.saturating_duration_since(Instant::now())
         });
         let sig = match pending.take() {
             Some(s) => Some(s),
             None => signals.wait(timeout).map_err(io_err("wait for signals"))?,
         };
+        if sig.is_none() && !*released {
+            sys::release_text_pages();
+            *released = true;
+        }
         match sig {
             Some(libc::SIGTERM | libc::SIGINT | libc::SIGHUP) if kill_at.is_none() => {
                 signal_all(apps, libc::SIGTERM);
