@@ -29,9 +29,57 @@ impl Namespaces {
     }
 }
 
-/// Makes the pod's namespaces: a new IPC and UTS namespace (hostname set) and, unless
+/// The namespaces being made on their thread; [`Pending::finish`] waits for them. A
+/// `Pending` dropped unfinished still waits, so that nothing is bound after teardown.
+pub struct Pending {
+    paths: Namespaces,
+    thread: Option<std::thread::JoinHandle<Result<(), PodError>>>,
+    pod_dir: PathBuf,
+}
+
+impl Pending {
+    /// Where the namespace files will be (for configs written meanwhile).
+    pub fn paths(&self) -> &Namespaces {
+        &self.paths
+    }
+
+    /// Waits for the thread; on failure the files bound so far are unmounted.
+    pub fn finish(mut self) -> Result<Namespaces, PodError> {
+        let made = self.join();
+        if let Err(e) = made {
+            remove(&self.pod_dir);
+            return Err(e);
+        }
+        Ok(Namespaces {
+            net: self.paths.net.clone(),
+            ipc: self.paths.ipc.clone(),
+            uts: self.paths.uts.clone(),
+        })
+    }
+
+    fn join(&mut self) -> Result<(), PodError> {
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|_| {
+                Err(PodError::Io {
+                    what: "make the pod's namespaces".into(),
+                    source: std::io::Error::other("the namespace thread panicked"),
+                })
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
+/// Starts making the pod's namespaces on a thread of their own (the rest of the pod's
+/// setup goes on meanwhile): a new IPC and UTS namespace (hostname set) and, unless
 /// `with_net` is false (`--net host`), a network namespace with loopback up.
-pub fn create(pod_dir: &Path, hostname: &str, with_net: bool) -> Result<Namespaces, PodError> {
+pub fn start(pod_dir: &Path, hostname: &str, with_net: bool) -> Result<Pending, PodError> {
     let ns = Namespaces::paths(pod_dir, with_net);
     let dir = pod_dir.join("ns");
     std::fs::create_dir_all(&dir).map_err(io_err(format!("create `{}`", dir.display())))?;
@@ -43,7 +91,7 @@ pub fn create(pod_dir: &Path, hostname: &str, with_net: bool) -> Result<Namespac
         std::fs::write(t, b"").map_err(io_err(format!("create `{}`", t.display())))?;
     }
     let hostname = hostname.to_owned();
-    let made = std::thread::spawn(move || -> Result<(), PodError> {
+    let thread = std::thread::spawn(move || -> Result<(), PodError> {
         let mut flags = libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
         if with_net {
             flags |= libc::CLONE_NEWNET;
@@ -63,19 +111,12 @@ pub fn create(pod_dir: &Path, hostname: &str, with_net: bool) -> Result<Namespac
             )?;
         }
         Ok(())
-    })
-    .join()
-    .unwrap_or_else(|_| {
-        Err(PodError::Io {
-            what: "make the pod's namespaces".into(),
-            source: std::io::Error::other("the namespace thread panicked"),
-        })
     });
-    if let Err(e) = made {
-        remove(pod_dir);
-        return Err(e);
-    }
-    Ok(ns)
+    Ok(Pending {
+        paths: ns,
+        thread: Some(thread),
+        pod_dir: pod_dir.to_path_buf(),
+    })
 }
 
 /// Unmounts the namespace files (the namespaces die with their last user). Best effort:

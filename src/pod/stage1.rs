@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use super::{io_err, PodError};
 use crate::sys;
@@ -137,24 +137,6 @@ impl Stage1 {
         })
     }
 
-    fn run(&self, step: &'static str, app: &str, mut c: Command) -> Result<(), PodError> {
-        let out = c
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(io_err(format!("run stage1 `{}`", self.bin.display())))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(PodError::Stage1 {
-                step,
-                app: app.to_owned(),
-                message: self.failure(&out.stderr),
-            })
-        }
-    }
-
     /// `run --detach --bundle B --pid-file B/pid ID` (create and start in one call:
     /// one runtime process less per app); returns the container's pid. The app's
     /// stdio is the runtime's (runc's pass-through mode): stdin /dev/null, stdout and
@@ -241,15 +223,47 @@ impl Stage1 {
 
     /// `delete --force ID`; a container the runtime does not know is already gone.
     pub fn delete(&self, app: &str, id: &str) -> Result<(), PodError> {
+        match self.delete_start(id)? {
+            Some(child) => self.delete_wait(app, child),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts `delete --force ID` (teardown goes on meanwhile); `None` when the runtime
+    /// has no state for it.
+    pub fn delete_start(&self, id: &str) -> Result<Option<Child>, PodError> {
         if !self.root.join(id).exists() {
-            return Ok(());
+            return Ok(None);
         }
         let mut c = self.command();
-        c.arg("delete").arg("--force").arg(id);
-        match self.run("delete", app, c) {
-            Err(PodError::Stage1 { message, .. }) if message.contains("does not exist") => Ok(()),
-            r => r,
+        c.arg("delete")
+            .arg("--force")
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c.spawn()
+            .map(Some)
+            .map_err(io_err(format!("run stage1 `{}`", self.bin.display())))
+    }
+
+    /// Waits for a `delete` [`Stage1::delete_start`] started.
+    pub fn delete_wait(&self, app: &str, child: Child) -> Result<(), PodError> {
+        let out = child
+            .wait_with_output()
+            .map_err(io_err(format!("wait for stage1 `{}`", self.bin.display())))?;
+        if out.status.success() {
+            return Ok(());
         }
+        let message = self.failure(&out.stderr);
+        if message.contains("does not exist") {
+            return Ok(());
+        }
+        Err(PodError::Stage1 {
+            step: "delete",
+            app: app.to_owned(),
+            message,
+        })
     }
 
     /// `exec ID ARGS…` with hoist's stdio; returns the command's exit status.

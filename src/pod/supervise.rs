@@ -149,8 +149,8 @@ fn finish(pods: &Pods, pod: &mut Pod, manifest: &PodManifest) {
     }
 }
 
-/// Namespaces, networks, /etc files, shm, volumes, rootfs and config.json of every
-/// app, then `run --detach` of each, in order.
+/// Namespaces (on a thread, meanwhile: shm, volumes, the rootfs and config.json of
+/// every app), networks, /etc files, then `run --detach` of each app, in order.
 fn setup(
     pod: &Pod,
     m: &PodManifest,
@@ -160,7 +160,54 @@ fn setup(
     let flags = &m.flags;
     let host = hostname(m);
     let with_net = !flags.net.iter().any(|n| n == "host");
-    let namespaces = ns::create(&pod.dir, &host, with_net)?;
+    // The namespaces are made on their own thread while the rest is set up here.
+    let pending = ns::start(&pod.dir, &host, with_net)?;
+    let etc = pod.dir.join("etc");
+    let shm = pod.dir.join("shm");
+    let volumes = pod.dir.join("volumes");
+    std::fs::create_dir_all(&shm).map_err(io_err(format!("create `{}`", shm.display())))?;
+    sys::mount(
+        Some("shm".as_ref()),
+        &shm,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(io_err(format!(
+        "mount the pod's shm on `{}`",
+        shm.display()
+    )))?;
+    for v in flags.volumes.iter().filter(|v| v.is_named()) {
+        let d = volumes.join(&v.source);
+        std::fs::create_dir_all(&d).map_err(io_err(format!("create volume `{}`", d.display())))?;
+    }
+    {
+        let _store = opts.store.lock_shared()?;
+        for app in &m.apps {
+            let image = opts.store.image(&app.digest)?;
+            let layers = opts.store.layer_dirs(&image)?;
+            let dir = pod.app_dir(&app.name);
+            std::fs::create_dir_all(&dir).map_err(io_err(format!("create `{}`", dir.display())))?;
+            let rootfs = rootfs::mount(&dir, &layers, flags.no_overlay)?;
+            let user = user::resolve(&rootfs, &app.user)?;
+            let paths = pending.paths();
+            let parts = PodParts {
+                flags,
+                hostname: &host,
+                netns: paths.net.clone(),
+                ipcns: paths.ipc.clone(),
+                utsns: paths.uts.clone(),
+                etc: etc.clone(),
+                shm: shm.clone(),
+                volumes: volumes.clone(),
+                cgroups_path: format!("/hoist/{}", pod.cgroup_name(&app.name)),
+            };
+            let config = spec::app_config(app, &user, &parts)?;
+            let text = serde_json::to_vec(&config).unwrap_or_default();
+            write_atomic(&dir.join("config.json"), &text)?;
+        }
+    }
+    let namespaces = pending.finish()?;
     let mut ips = Vec::new();
     if uses_cni(flags) {
         let net_dir = pod.dir.join("net");
@@ -175,7 +222,6 @@ fn setup(
             write_atomic(&net_dir.join(format!("{i:02}-{name}.json")), &text)?;
         }
     }
-    let etc = pod.dir.join("etc");
     files::write(
         &etc,
         &host,
@@ -184,49 +230,6 @@ fn setup(
         &flags.dns,
         with_net,
     )?;
-    let shm = pod.dir.join("shm");
-    std::fs::create_dir_all(&shm).map_err(io_err(format!("create `{}`", shm.display())))?;
-    sys::mount(
-        Some("shm".as_ref()),
-        &shm,
-        Some("tmpfs"),
-        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        Some("mode=1777,size=65536k"),
-    )
-    .map_err(io_err(format!(
-        "mount the pod's shm on `{}`",
-        shm.display()
-    )))?;
-    let volumes = pod.dir.join("volumes");
-    for v in flags.volumes.iter().filter(|v| v.is_named()) {
-        let d = volumes.join(&v.source);
-        std::fs::create_dir_all(&d).map_err(io_err(format!("create volume `{}`", d.display())))?;
-    }
-    {
-        let _store = opts.store.lock_shared()?;
-        for app in &m.apps {
-            let image = opts.store.image(&app.digest)?;
-            let layers = opts.store.layer_dirs(&image)?;
-            let dir = pod.app_dir(&app.name);
-            std::fs::create_dir_all(&dir).map_err(io_err(format!("create `{}`", dir.display())))?;
-            let rootfs = rootfs::mount(&dir, &layers, flags.no_overlay)?;
-            let user = user::resolve(&rootfs, &app.user)?;
-            let parts = PodParts {
-                flags,
-                hostname: &host,
-                netns: namespaces.net.clone(),
-                ipcns: namespaces.ipc.clone(),
-                utsns: namespaces.uts.clone(),
-                etc: etc.clone(),
-                shm: shm.clone(),
-                volumes: volumes.clone(),
-                cgroups_path: format!("/hoist/{}", pod.cgroup_name(&app.name)),
-            };
-            let config = spec::app_config(app, &user, &parts)?;
-            let text = serde_json::to_vec_pretty(&config).unwrap_or_default();
-            write_atomic(&dir.join("config.json"), &text)?;
-        }
-    }
     start_apps(pod, m, opts, stage1)
 }
 

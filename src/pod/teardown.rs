@@ -1,8 +1,9 @@
 //! Undoing a pod, step by step and idempotently, so that the supervisor at the end of
 //! a pod, `stop` of a pod whose supervisor died, and `gc` after a crash all run the
-//! same code: the stage1's containers deleted (their cgroups with them), the rootfs
-//! overlays unmounted, CNI DEL for every attachment, the namespace files and the shm
-//! tmpfs unmounted. A failing step does not stop the rest; every failure is returned.
+//! same code: the stage1's containers deleted (their cgroups with them; the deletes
+//! run while the rest goes on), the rootfs overlays unmounted, CNI DEL for every
+//! attachment, the namespace files and the shm tmpfs unmounted, leftover cgroups and
+//! the stage1's state root removed. A failing step does not stop the rest; every failure is returned.
 
 use std::path::{Path, PathBuf};
 
@@ -15,19 +16,16 @@ use crate::sys;
 pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
     let mut errors = Vec::new();
     let stage1 = Stage1::new(manifest.stage1.clone(), pod);
+    // The stage1's deletes run while the mounts go: they touch neither.
+    let mut deleting = Vec::new();
     for app in manifest.apps.iter().rev() {
-        if let Err(e) = stage1.delete(&app.name, &pod.container_id(&app.name)) {
-            errors.push(e.to_string());
+        match stage1.delete_start(&pod.container_id(&app.name)) {
+            Ok(Some(child)) => deleting.push((app, child)),
+            Ok(None) => {}
+            Err(e) => errors.push(e.to_string()),
         }
         if let Err(e) = rootfs::unmount(&pod.app_dir(&app.name)) {
             errors.push(e.to_string());
-        }
-        errors.extend(remove_cgroups(&pod.cgroup_name(&app.name)));
-    }
-    let root = pod.stage1_root();
-    if let Err(e) = std::fs::remove_dir_all(&root) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            errors.push(format!("remove `{}`: {e}", root.display()));
         }
     }
     errors.extend(detach_networks(pod, manifest));
@@ -35,6 +33,20 @@ pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
     let shm = pod.dir.join("shm");
     if let Err(e) = sys::umount_detach(&shm) {
         errors.push(format!("unmount `{}`: {e}", shm.display()));
+    }
+    for (app, child) in deleting {
+        if let Err(e) = stage1.delete_wait(&app.name, child) {
+            errors.push(e.to_string());
+        }
+    }
+    for app in &manifest.apps {
+        errors.extend(remove_cgroups(&pod.cgroup_name(&app.name)));
+    }
+    let root = pod.stage1_root();
+    if let Err(e) = std::fs::remove_dir_all(&root) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            errors.push(format!("remove `{}`: {e}", root.display()));
+        }
     }
     errors
 }
