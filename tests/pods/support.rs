@@ -291,17 +291,24 @@ impl HugetlbOnV1 {
             let _ = std::fs::write(&subtree, "-hugetlb");
         }
         let _ = std::fs::create_dir_all("/sys/fs/cgroup/hugetlb");
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "cgroup",
-                "-o",
-                "hugetlb",
-                "cgroup",
-                "/sys/fs/cgroup/hugetlb",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
+        // The kernel may need a moment: a hierarchy released by the test before, or
+        // the controller just switched off in the v2 root, is gone asynchronously.
+        let ok = run::poll(Duration::from_secs(5), || {
+            Command::new("mount")
+                .args([
+                    "-t",
+                    "cgroup",
+                    "-o",
+                    "hugetlb",
+                    "cgroup",
+                    "/sys/fs/cgroup/hugetlb",
+                ])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+                .then_some(())
+        })
+        .is_some();
         assert!(
             ok,
             "move hugetlb to a v1 hierarchy for crun (is hugetlb enabled in {UNIFIED}/cgroup.subtree_control?)"
