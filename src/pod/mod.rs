@@ -207,6 +207,16 @@ impl Pods {
         }
     }
 
+    /// Marks a torn-down pod as ended (`exited` holds when, for gc's grace period) and
+    /// moves it to `exited-garbage`.
+    pub fn retire(&self, pod: &mut Pod) -> Result<(), PodError> {
+        write_atomic(
+            &pod.dir.join("exited"),
+            format!("{}\n", crate::time::now_rfc3339()).as_bytes(),
+        )?;
+        self.move_to(pod, State::Exited)
+    }
+
     /// Moves `pod` into `to` (a rename: mounts inside move with it).
     pub fn move_to(&self, pod: &mut Pod, to: State) -> Result<(), PodError> {
         let dest = self.state_dir(to).join(&pod.uuid);

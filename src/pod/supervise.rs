@@ -140,11 +140,7 @@ fn finish(pods: &Pods, pod: &mut Pod, manifest: &PodManifest) {
             eprintln!("hoist: tear down pod {}: {e}", pod.uuid);
         }
     }
-    let _ = std::fs::write(
-        pod.dir.join("exited"),
-        format!("{}\n", crate::time::now_rfc3339()),
-    );
-    if let Err(e) = pods.move_to(pod, State::Exited) {
+    if let Err(e) = pods.retire(pod) {
         eprintln!("hoist: {e}");
     }
 }

@@ -96,31 +96,13 @@ fn detached_pod_life(stage1: &str) {
 fn stop_sigterm_then_sigkill(stage1: &str) {
     let env = Env::new("sigkill", stage1);
     // sleep as a pid namespace's init ignores SIGTERM: SIGKILL follows the timeout.
-    let uuid = env.detach(&[
-        "--net",
-        "none",
-        "--stop-timeout",
-        "1",
-        "busybox",
-        "--exec",
-        "/bin/sleep",
-        "--",
-        "600",
-    ]);
+    let uuid = env.sleeper(&["--net", "none", "--stop-timeout", "1"]);
     let stop = env.hoist(&["stop", &uuid]);
     expect_ok(&stop);
     let st = env.status(&uuid);
     assert_eq!(st["apps"][0]["exit"], 137, "{st}");
     env.assert_clean(&uuid, &[]);
-    let uuid = env.detach(&[
-        "--net",
-        "none",
-        "busybox",
-        "--exec",
-        "/bin/sleep",
-        "--",
-        "600",
-    ]);
+    let uuid = env.sleeper(&["--net", "none"]);
     expect_ok(&env.hoist(&["stop", "--force", &uuid]));
     assert_eq!(env.status(&uuid)["apps"][0]["exit"], 137);
     expect_ok(&env.hoist(&["gc", "--grace-period", "0s"]));
@@ -190,15 +172,7 @@ fn foreground_run_forwards_sigterm() {
 fn supervisor_killed_then_gc_cleans_up() {
     let mut env = Env::new("crash", "hoist");
     let net = env.network("hoist-test-crash", 63);
-    let uuid = env.detach(&[
-        "--net",
-        &net,
-        "busybox",
-        "--exec",
-        "/bin/sleep",
-        "--",
-        "600",
-    ]);
+    let uuid = env.sleeper(&["--net", &net]);
     let st = env.status(&uuid);
     let ip = st["networks"][0]["ips"][0].as_str().unwrap().to_owned();
     let pid = st["pid"].as_i64().unwrap();
@@ -233,15 +207,7 @@ fn signal(pid: i64, sig: &str) {
 #[test]
 fn image_gc_keeps_a_running_pods_layers() {
     let env = Env::new("imagegc", "hoist");
-    let uuid = env.detach(&[
-        "--net",
-        "none",
-        "busybox",
-        "--exec",
-        "/bin/sleep",
-        "--",
-        "600",
-    ]);
+    let uuid = env.sleeper(&["--net", "none"]);
     expect_ok(&env.hoist(&["image", "rm", "busybox"]));
     expect_ok(&env.hoist(&["image", "gc"]));
     let layers: Vec<_> = std::fs::read_dir(env.dir().join("layers"))
@@ -285,15 +251,7 @@ fn logs_follow_and_status_wait() {
         st.stdout.contains("state=exited\n") && st.stdout.contains("app-busybox=0\n"),
         "{st}"
     );
-    let uuid = env.detach(&[
-        "--net",
-        "none",
-        "busybox",
-        "--exec",
-        "/bin/sleep",
-        "--",
-        "600",
-    ]);
+    let uuid = env.sleeper(&["--net", "none"]);
     let st = env.hoist(&["status", "--wait=1s", &uuid]);
     expect_error(&st, "still running");
 }

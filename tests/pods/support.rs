@@ -107,6 +107,13 @@ impl Env {
         uuid
     }
 
+    /// A detached pod with `pod_flags` whose one app sleeps for 10 minutes; its UUID.
+    pub fn sleeper(&self, pod_flags: &[&str]) -> String {
+        let mut words = pod_flags.to_vec();
+        words.extend_from_slice(&["busybox", "--exec", "/bin/sleep", "--", "600"]);
+        self.detach(&words)
+    }
+
     /// `hoist status --format json POD`.
     pub fn status(&self, pod: &str) -> Value {
         let out = self.hoist(&["status", "--format", "json", pod]);

@@ -57,11 +57,7 @@ fn reap_dead(pods: &Pods, pod: &mut Pod) -> Result<bool> {
     if !errors.is_empty() {
         bail!("tear down pod {}: {}", pod.uuid, errors.join("; "));
     }
-    let _ = std::fs::write(
-        pod.dir.join("exited"),
-        format!("{}\n", crate::time::now_rfc3339()),
-    );
-    pods.move_to(pod, State::Exited)?;
+    pods.retire(pod)?;
     Ok(true)
 }
 
