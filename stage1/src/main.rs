@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hoist_runtime::cgroups::Primer;
 use hoist_runtime::cli::{CgroupManager, Cli, Command, LogFormat};
 use hoist_runtime::commands::{self, Ctx};
 use hoist_runtime::logging;
@@ -27,11 +26,9 @@ fn main() -> ExitCode {
         cli.log_format == LogFormat::Json,
         cli.debug,
     );
-    // Commands that put processes into containers run from a protected view of us.
-    let sealed = matches!(
-        cli.command,
-        Some(Command::Create(_) | Command::Run(_) | Command::Exec(_))
-    );
+    // Commands that put processes into containers run from a protected view of us;
+    // `run` mostly does without, and decides once it has read the config (selfclone).
+    let sealed = matches!(cli.command, Some(Command::Create(_) | Command::Exec(_)));
     let view = match sealed.then(|| hoist_runtime::selfclone::view(&cli.root)) {
         Some(Err(e)) => {
             logging::error(&logging::chain(&e));
@@ -40,26 +37,16 @@ fn main() -> ExitCode {
         Some(Ok(v)) => v,
         None => None,
     };
-    // create and run start the first cgroup move's wait at once (see cgroups::prime).
-    let primes = matches!(cli.command, Some(Command::Create(_) | Command::Run(_)));
-    let cgroups_disabled = cli.cgroup_manager == Some(CgroupManager::Disabled);
-    let primer = if primes && !cgroups_disabled {
-        hoist_runtime::cgroups::prime()
-    } else {
-        Primer::default()
-    };
     if let Some(v) = view {
-        let e = v.exec(primer.env());
+        let e = v.exec();
         logging::error(&logging::chain(&e));
         return ExitCode::from(1);
     }
     let ctx = Ctx {
         root: cli.root.clone(),
         systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == Some(CgroupManager::Systemd),
-        cgroups_disabled,
-        primer: std::cell::Cell::new(Primer::default()),
+        cgroups_disabled: cli.cgroup_manager == Some(CgroupManager::Disabled),
     };
-    ctx.primer.set(primer);
     let Some(command) = cli.command else {
         eprintln!("hoist-runtime: no command given (see --help)");
         return ExitCode::from(1);

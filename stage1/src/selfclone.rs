@@ -18,12 +18,23 @@
 //! 2. Where overlayfs, `lowerdir+` or the mount API is missing (or we may not mount):
 //!    a sealed memfd copy, which nobody can write (what runc and crun did first). It
 //!    costs a copy of the binary on every call.
+//!
+//! `run` can mostly do without the re-exec. What the container can reach of a `run`'s
+//! init is its exec: until then no container process exists in the init's new pid
+//! namespace (and `run` starts it at once: no `exec` can come in between), and the
+//! kernel resolves a `#!/proc/self/exe` (or an ELF interpreter of that name) while the
+//! exe is still the init's. So the init execs the container process through the exec
+//! shim (shim/shim.rs, a few hundred bytes of freestanding code built by build.rs) from
+//! a sealed memfd: at that exec /proc/self/exe is the shim, which then execs the
+//! process. One cheap exec instead of a whole re-exec of the runtime. `shim_suffices`
+//! says when that holds; otherwise `run` re-executes as `create` and `exec` do.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::spec::Spec;
 use crate::{logging, sys};
 
 const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
@@ -57,39 +68,168 @@ fn is_protected(exe: BorrowedFd<'_>) -> bool {
 /// A protected view of our binary, ready to be executed.
 pub struct View {
     exe: OwnedFd,
-    /// The detached mounts the view lives on (none for a memfd copy). The last close of
-    /// a detached mount's fd dissolves it, which waits for an RCU grace period: a
-    /// process forked before the re-exec (cgroups::prime's helper) keeps copies and
-    /// pays that wait at its exit, off our path.
+    /// The detached mounts the view lives on (none for a memfd copy). Dropping the last
+    /// reference to a detached mount dissolves it, which waits for an RCU grace period;
+    /// our running image holds one until we exit, so `exec` leaves a holder process
+    /// with the mount fds that outlives us and pays that wait after our exit.
     mounts: Vec<OwnedFd>,
 }
 
 /// A protected view of our binary, or `None` when we already run from one.
 /// `state_root` (created if missing) serves as the overlay's second lower layer.
 pub fn view(state_root: &Path) -> Result<Option<View>, CloneError> {
-    let exe = sys::openat(None, Path::new("/proc/self/exe"), libc::O_RDONLY, 0)
-        .map_err(io("open /proc/self/exe"))?;
+    let exe = own_exe()?;
     if is_protected(exe.as_fd()) {
         return Ok(None);
     }
+    view_of(exe, state_root).map(Some)
+}
+
+/// For `run`: the sealed exec shim for the init to exec its process through, or
+/// `None` when we already run from a protected binary. Where the shim does not suffice
+/// for `spec` or cannot be had, re-executes this process from a protected view
+/// instead, as `create` does; returns only if that fails.
+pub fn run_guard(state_root: &Path, spec: &Spec) -> Result<Option<OwnedFd>, CloneError> {
+    let exe = own_exe()?;
+    if is_protected(exe.as_fd()) {
+        return Ok(None);
+    }
+    if shim_suffices(spec) {
+        match shim() {
+            Ok(Some(fd)) => return Ok(Some(fd)),
+            Ok(None) => {}
+            Err(e) => logging::debug(&format!("exec shim unavailable ({e}): re-executing")),
+        }
+    }
+    Err(view_of(exe, state_root)?.exec())
+}
+
+fn own_exe() -> Result<OwnedFd, CloneError> {
+    sys::openat(None, Path::new("/proc/self/exe"), libc::O_RDONLY, 0)
+        .map_err(io("open /proc/self/exe"))
+}
+
+fn view_of(exe: OwnedFd, state_root: &Path) -> Result<View, CloneError> {
     match overlay_view(state_root) {
-        Ok(v) => Ok(Some(v)),
+        Ok(v) => Ok(v),
         Err(e) => {
             logging::debug(&format!(
                 "read-only overlay of the runtime binary unavailable ({e}): using a sealed memfd copy"
             ));
-            Ok(Some(View {
+            Ok(View {
                 exe: memfd_copy(exe)?,
                 mounts: Vec::new(),
-            }))
+            })
         }
     }
 }
 
+/// The exec shim's bytes, where build.rs could build it.
+#[cfg(hoist_shim)]
+const SHIM: Option<&[u8]> = Some(include_bytes!(concat!(env!("OUT_DIR"), "/shim")));
+#[cfg(not(hoist_shim))]
+const SHIM: Option<&[u8]> = None;
+
+/// The exec shim in a sealed memfd (close-on-exec), or `None` where it was not built.
+pub fn shim() -> std::io::Result<Option<OwnedFd>> {
+    let Some(bytes) = SHIM else {
+        return Ok(None);
+    };
+    let fd = sys::memfd_create_sealable(c"hoist-exec-shim")?;
+    sys::write_all(fd.as_fd(), bytes)?;
+    sys::add_seals(fd.as_fd(), SEALS)?;
+    Ok(Some(fd))
+}
+
+/// Whether no container process can see the init of `spec` before it execs, and the
+/// shim's exec gets through: a new pid namespace (not one joined, not the host's), no
+/// host procfs bound into the container (where host processes, `run` itself, would
+/// show), and a seccomp profile, if any, that lets execveat through unconditionally.
+pub fn shim_suffices(spec: &Spec) -> bool {
+    let linux = spec.linux();
+    let new_pid = linux
+        .namespaces
+        .iter()
+        .any(|n| n.kind == "pid" && n.path.as_ref().is_none_or(|p| p.as_os_str().is_empty()));
+    let seccomp_ok = linux
+        .seccomp
+        .as_ref()
+        .is_none_or(|p| crate::seccomp::allows_plainly(p, "execveat"));
+    new_pid && seccomp_ok && !spec.mounts.iter().any(binds_host_procfs)
+}
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// A bind mount of a procfs (or, recursive, of a tree holding one). Sources that cannot
+/// be checked count as such: the re-exec is always safe.
+fn binds_host_procfs(m: &crate::spec::Mount) -> bool {
+    let recursive = m.options.iter().any(|o| o == "rbind");
+    if !(recursive || m.kind.as_deref() == Some("bind") || m.options.iter().any(|o| o == "bind")) {
+        return false;
+    }
+    let Some(src) = m
+        .source
+        .as_deref()
+        .and_then(|s| std::fs::canonicalize(s).ok())
+    else {
+        return true;
+    };
+    let on_procfs = sys::openat(None, &src, libc::O_PATH, 0)
+        .and_then(|fd| sys::fs_type(fd.as_fd()))
+        .map_or(true, |t| t == PROC_SUPER_MAGIC);
+    on_procfs || (recursive && procfs_mounted_under(&src))
+}
+
+/// Whether a procfs is mounted at or below `dir` (our mountinfo; unreadable counts as yes).
+fn procfs_mounted_under(dir: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return true;
+    };
+    info.lines().any(|l| {
+        let mut halves = l.splitn(2, " - ");
+        let (Some(left), Some(right)) = (halves.next(), halves.next()) else {
+            return false;
+        };
+        right.split(' ').next() == Some("proc")
+            && left
+                .split(' ')
+                .nth(4)
+                .is_some_and(|mp| Path::new(&unescape_mountinfo(mp)).starts_with(dir))
+    })
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space and the like).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl View {
-    /// Re-executes this process from the view, with `extra_env` added to its
-    /// environment; returns only on failure.
-    pub fn exec(self, extra_env: Option<CString>) -> CloneError {
+    /// Re-executes this process from the view; returns only on failure.
+    pub fn exec(self) -> CloneError {
+        if !self.mounts.is_empty() {
+            hold_until_exit(&self.mounts);
+        }
         drop(self.mounts);
         let args: Vec<CString> = std::env::args_os()
             .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
@@ -101,11 +241,40 @@ impl View {
                 b.extend_from_slice(v.as_bytes());
                 CString::new(b).unwrap_or_default()
             })
-            .chain(extra_env)
             .collect();
         let argv = sys::CStrArray::new(&args);
         let envp = sys::CStrArray::new(&env);
         io("re-execute from the protected binary")(sys::fexecve(self.exe.as_fd(), &argv, &envp))
+    }
+}
+
+/// Forks a process that keeps copies of `fds` (and no other fd of ours) until we exit:
+/// PR_SET_PDEATHSIG kills it then, and our caller, who waits for our exit, never waits
+/// for its last close of them. Best effort: without it we pay that close ourselves.
+fn hold_until_exit(fds: &[OwnedFd]) {
+    use std::os::fd::AsRawFd;
+    let parent = std::process::id();
+    let mut keep: Vec<u32> = fds
+        .iter()
+        .filter_map(|f| u32::try_from(f.as_raw_fd()).ok())
+        .collect();
+    keep.sort_unstable();
+    // SAFETY: stage1 is single-threaded; the child only makes syscalls and never
+    // returns from this function.
+    if let Ok(sys::Forked::Child) = unsafe { sys::clone3(0) } {
+        // Every fd but the mounts: a pipe the caller reads must not stay open in here.
+        let mut from = 0;
+        for k in keep.iter().copied().chain(std::iter::once(u32::MAX)) {
+            if k > from {
+                let _ = sys::close_range(from, k - 1);
+            }
+            from = k.saturating_add(1);
+        }
+        let _ = sys::prctl2(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
+        if sys::getppid() == parent {
+            sys::pause_forever();
+        }
+        sys::exit_now(0)
     }
 }
 

@@ -4,15 +4,15 @@
 
 mod apply;
 pub mod devices;
+mod join;
 mod path;
-mod prime;
 pub mod resources;
 pub mod stats;
 pub mod writes;
 
 pub use apply::apply;
+pub use join::Joiner;
 pub use path::resolve;
-pub use prime::{prime, Primer};
 pub use resources::Resources;
 
 use std::io;

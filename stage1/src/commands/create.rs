@@ -1,6 +1,7 @@
 //! `create`: validate the bundle, make the state dir, launch the init, make its cgroup
 //! and join it, record the state. Any failure removes all of it again (DESIGN.md rule 5).
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -86,8 +87,20 @@ pub fn create(
             ctx.systemd_cgroup,
         )?)
     };
-    // Started by main: the first cgroup move's wait (see cgroups::prime).
-    let primer = ctx.primer.take();
+    // `run`'s init execs through the shim, or we re-execute here (see selfclone).
+    let exec_shim = if start_next {
+        let guard = crate::selfclone::run_guard(&ctx.root, &spec);
+        // Above the preserved fds, which the init makes inheritable.
+        let min = i32::try_from(3 + u64::from(args.preserve_fds)).unwrap_or(i32::MAX);
+        match guard? {
+            Some(fd) => {
+                Some(sys::dup_cloexec_from(fd.as_fd(), min).context("move the exec shim's fd")?)
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
     let dir = Container::create_dir(&ctx.root, &args.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir.clone()),
@@ -114,11 +127,12 @@ pub fn create(
         started: false,
     };
     state.write(&dir)?;
-    // Made once the init is cloned (while the primer's grace period passes), before
-    // it is joined.
-    let setup_cgroups = || match &planned {
-        Some(p) => cgroups::make(p, &resources, &spec.linux().devices),
-        None => Ok(()),
+    let joiner = match &planned {
+        Some(p) => {
+            cgroups::make(p, &resources, &spec.linux().devices)?;
+            Some(cgroups::Joiner::open(p)?)
+        }
+        None => None,
     };
 
     let pid = launch(&LaunchArgs {
@@ -135,9 +149,9 @@ pub fn create(
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         cgroup_paths: &cleanup.cgroups,
-        setup_cgroups: &setup_cgroups,
+        cgroups: joiner.as_ref(),
+        exec_shim: exec_shim.as_ref().map(AsFd::as_fd),
     })?;
-    primer.reap();
     let kill_init = |e: anyhow::Error| {
         let _ = sys::kill(pid, libc::SIGKILL);
         let _ = sys::waitpid(pid, false);

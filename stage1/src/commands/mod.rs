@@ -23,6 +23,4 @@ pub struct Ctx {
     pub systemd_cgroup: bool,
     /// `--cgroup-manager disabled`: no cgroup of the container's own.
     pub cgroups_disabled: bool,
-    /// create and run: the helper that starts the first cgroup move's wait early.
-    pub primer: std::cell::Cell<crate::cgroups::Primer>,
 }

@@ -182,9 +182,9 @@ fn switch_user(user: &User, keep_caps: bool) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// Closes every fd above the preserved ones (DESIGN.md rule 2) and execs; returns
-/// only on failure.
-pub fn exec(p: &Prepared, preserve_fds: u32) -> ApplyError {
+/// Closes every fd above the preserved ones (DESIGN.md rule 2) and execs, through the
+/// exec shim when one is given (see selfclone); returns only on failure.
+pub fn exec(p: &Prepared, preserve_fds: u32, shim: Option<BorrowedFd<'_>>) -> ApplyError {
     // Done already by `seal_fds` before any seccomp filter; repeated for fds opened
     // since (all of ours are close-on-exec anyway). A profile without close_range
     // (many allow-lists) refuses it here, which is why this one may fail.
@@ -195,9 +195,17 @@ pub fn exec(p: &Prepared, preserve_fds: u32) -> ApplyError {
             return e.into();
         }
     }
-    let argv = sys::CStrArray::new(&p.argv);
     let envp = sys::CStrArray::new(&p.envp);
-    let e = sys::execve(&p.prog, &argv, &envp);
+    let e = match shim {
+        Some(fd) => {
+            // The shim takes the program's path, then its argv.
+            let mut argv: Vec<&std::ffi::CStr> = Vec::with_capacity(p.argv.len() + 1);
+            argv.push(&p.prog);
+            argv.extend(p.argv.iter().map(CString::as_c_str));
+            sys::fexecve(fd, &sys::CStrArray::from_refs(&argv), &envp)
+        }
+        None => sys::execve(&p.prog, &sys::CStrArray::new(&p.argv), &envp),
+    };
     exec::ExecError::Exec {
         path: p.name.clone(),
         source: e,

@@ -173,7 +173,7 @@ fn child(
             sys::send_fd(sock, b"seccomp", fd.as_fd())
                 .map_err(e("send the seccomp notify fd".into()))?;
         }
-        let x = apply::exec(&p, a.preserve_fds);
+        let x = apply::exec(&p, a.preserve_fds, None);
         Err((logging::chain(&x), x.exit_code()))
     })();
     match r {

@@ -33,6 +33,10 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// Join a new session keyring of this name (runc's default; off with --no-new-keyring).
     pub keyring: Option<&'a str>,
+    /// The container's cgroups, which the init joins first thing (see cgroups::Joiner).
+    pub cgroups: Option<&'a crate::cgroups::Joiner>,
+    /// The sealed exec shim to exec the process through (see selfclone), if any.
+    pub exec_shim: Option<BorrowedFd<'a>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,8 @@ pub enum InitError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("{step}")]
     Io {
         step: String,
@@ -104,6 +110,10 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
         .process
         .as_ref()
         .ok_or_else(|| io("no process")(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+    // Into the v1 cgroups before anything else (v2: born there).
+    if let Some(j) = a.cgroups {
+        j.join_self()?;
+    }
     // Nobody may ptrace or read our memory through /proc until exec.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(io("make init non-dumpable"))?;
     sync::expect(a.sock, "go", |m| matches!(m, Msg::Go))?;
@@ -167,7 +177,7 @@ fn steps(a: &InitArgs<'_>, ready: &mut bool) -> Result<Infallible, InitError> {
     wait_for_start(a.fifo)?;
     hooks::run("startContainer", &spec.hooks().start_container, &state)?;
 
-    Err(apply::exec(&prepared, a.preserve_fds).into())
+    Err(apply::exec(&prepared, a.preserve_fds, a.exec_shim).into())
 }
 
 fn enter_namespaces(a: &InitArgs<'_>) -> Result<(), InitError> {

@@ -1,6 +1,6 @@
-//! The parent side of create: clone3 the init into its namespaces, map its ids, put it
-//! in its cgroup, run the runtime-namespace hooks when it asks, and return once it
-//! waits for start.
+//! The parent side of create: clone3 the init into its namespaces and its cgroups
+//! (see cgroups::Joiner), map its ids, run the runtime-namespace hooks when it asks,
+//! and return once it waits for start.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -55,10 +55,11 @@ pub struct LaunchArgs<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub cgroup_paths: &'a [PathBuf],
-    /// Makes `cgroup_paths` and applies the resources: called once the init is cloned
-    /// and told to go on, before it is joined (see cgroups::prime for why so late).
-    pub setup_cgroups: &'a dyn Fn() -> Result<(), cgroups::CgroupError>,
+    /// The container's cgroups, made and opened (none with cgroups disabled).
+    pub cgroups: Option<&'a cgroups::Joiner>,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// The sealed exec shim the init execs the process through (see selfclone), if any.
+    pub exec_shim: Option<std::os::fd::BorrowedFd<'a>>,
     /// fds of the caller the init must not keep (the state dir's flock: a copy held by
     /// the waiting init would block `start` forever).
     pub close_in_init: &'a [std::os::fd::RawFd],
@@ -105,8 +106,16 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
         .map_err(io(format!("open `{}`", a.fifo.display())))?;
     namespaces::enter_in_parent(&plan, a.spec)?;
 
+    let into = a.cgroups.and_then(cgroups::Joiner::clone_into);
     // SAFETY: stage1 is single-threaded (no thread is ever started).
-    match unsafe { sys::clone3(plan.clone_flags) }.map_err(io("clone3 the container init"))? {
+    let mut forked = unsafe { sys::clone3_into(plan.clone_flags, into) };
+    let v2_by_pid = into.is_some() && forked.is_err();
+    if v2_by_pid {
+        // No CLONE_INTO_CGROUP here (or the cgroup refused it): the pid is written.
+        // SAFETY: as above.
+        forked = unsafe { sys::clone3(plan.clone_flags) };
+    }
+    match forked.map_err(io("clone3 the container init"))? {
         sys::Forked::Child => {
             drop(psock);
             for fd in a.close_in_init {
@@ -127,12 +136,19 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
                 cgroup_paths: a.cgroup_paths,
                 keyring: (!a.no_new_keyring).then_some(a.id),
                 seccomp: a.seccomp,
+                cgroups: a.cgroups,
+                exec_shim: a.exec_shim,
             })
         }
         sys::Forked::Parent(pid) => {
             drop(csock);
             drop(fifo);
             let mut guard = KillGuard(Some(pid));
+            if v2_by_pid {
+                if let Some(j) = a.cgroups {
+                    j.join_v2(pid)?;
+                }
+            }
             drive(a, &plan, pid, psock)?;
             guard.0 = None;
             Ok(pid)
@@ -150,8 +166,6 @@ fn drive(
         namespaces::write_id_maps(pid, a.spec)?;
     }
     send(sock.as_fd(), &Msg::Go)?;
-    (a.setup_cgroups)()?;
-    cgroups::join(a.cgroup_paths, pid)?;
     if let Some(adj) = a.spec.process.as_ref().and_then(|p| p.oom_score_adj) {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(io(format!("set oom_score_adj to {adj}")))?;

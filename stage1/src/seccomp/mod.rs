@@ -104,6 +104,36 @@ pub fn prepare(
     Ok(Some(c))
 }
 
+/// Whether a config's `linux.seccomp` lets `syscall` through whatever its arguments:
+/// named by no rule under an allowing default, or named only by argument-free
+/// SCMP_ACT_ALLOW rules. No profile (null) allows everything.
+pub fn allows_plainly(value: &serde_json::Value, syscall: &str) -> bool {
+    if value.is_null() {
+        return true;
+    }
+    let allow = |a: &serde_json::Value| a == "SCMP_ACT_ALLOW";
+    let rules: Vec<&serde_json::Value> = value["syscalls"]
+        .as_array()
+        .map(|rules| {
+            rules
+                .iter()
+                .filter(|r| {
+                    r["names"]
+                        .as_array()
+                        .is_some_and(|n| n.iter().any(|x| x == syscall))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if rules.is_empty() {
+        return allow(&value["defaultAction"]);
+    }
+    rules.iter().all(|r| allow(&r["action"]))
+        && rules
+            .iter()
+            .any(|r| r["args"].as_array().is_none_or(|a| a.is_empty()))
+}
+
 fn store(path: &Path, data: &[u8]) -> std::io::Result<()> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;

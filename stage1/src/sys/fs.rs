@@ -136,6 +136,13 @@ pub fn fstatfs_flags(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(st.f_flag)
 }
 
+/// `close_range(first, last, 0)`: closes the fds from `first` to `last`.
+pub fn close_range(first: u32, last: u32) -> io::Result<()> {
+    // SAFETY: closing fds passes no memory; the caller owns no live handle to them
+    // (used only in a child that is about to wait and exit).
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
+}
+
 /// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: marks every fd from `first` up
 /// close-on-exec, so exec leaves only 0..first open in the new program.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
@@ -340,6 +347,14 @@ pub fn get_seals(fd: BorrowedFd<'_>) -> io::Result<i32> {
 pub fn add_seals(fd: BorrowedFd<'_>, seals: i32) -> io::Result<()> {
     // SAFETY: fcntl with integer arguments on a live fd.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
+}
+
+/// `fcntl(F_DUPFD_CLOEXEC)`: a close-on-exec copy of `fd` numbered `min` or above.
+pub fn dup_cloexec_from(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl with integer arguments on a live fd; the result is a new fd.
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the program an fd holds;

@@ -71,6 +71,15 @@ impl<'a> CStrArray<'a> {
         }
     }
 
+    pub fn from_refs(strings: &[&'a CStr]) -> Self {
+        let mut ptrs: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CStrArray {
+            ptrs,
+            _owner: std::marker::PhantomData,
+        }
+    }
+
     pub fn as_ptr(&self) -> *const *const libc::c_char {
         self.ptrs.as_ptr()
     }

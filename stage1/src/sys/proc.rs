@@ -34,11 +34,28 @@ pub enum Forked {
 /// The caller must be single-threaded (the child gets one thread; locks held by other
 /// threads would never be released in it). stage1 never starts a thread.
 pub unsafe fn clone3(flags: u64) -> io::Result<Forked> {
+    // SAFETY: the caller's contract.
+    unsafe { clone3_into(flags, None) }
+}
+
+/// CLONE_INTO_CGROUP (Linux 5.7): the child starts in the cgroup v2 directory given.
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `clone3`, with the child born in the cgroup v2 directory `cgroup` when one is given.
+///
+/// # Safety
+/// As for `clone3`.
+pub unsafe fn clone3_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup =
+            u64::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    }
     // SAFETY: `args` is a valid clone_args of the size passed; with no CLONE_VM and no
     // stack the child runs on a copy of our memory like fork(2); the caller guarantees
     // we are single-threaded.
@@ -301,6 +318,20 @@ pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and is always safe to call.
     unsafe { libc::_exit(code) }
+}
+
+/// Our parent's pid.
+pub fn getppid() -> u32 {
+    // SAFETY: getppid cannot fail.
+    u32::try_from(unsafe { libc::getppid() }).unwrap_or(0)
+}
+
+/// Sleeps until a signal ends the process.
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause takes nothing and only returns after a handled signal.
+        unsafe { libc::pause() };
+    }
 }
 
 /// Our pid.
