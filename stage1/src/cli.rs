@@ -11,6 +11,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     disable_version_flag = true
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The options every command takes (before or after the command's name).
+#[derive(Args, Debug)]
+pub struct Global {
     /// Where container state lives.
     #[arg(long, global = true, default_value = "/run/hoist-runtime")]
     pub root: PathBuf,
@@ -38,8 +47,87 @@ pub struct Cli {
     /// Print the version (three lines, like runc's).
     #[arg(short = 'v', long)]
     pub version: bool,
-    #[command(subcommand)]
-    pub command: Option<Command>,
+}
+
+/// Global options that take a value (as a separate argument unless written `--x=v`).
+const GLOBAL_VALUED: &[&str] = &[
+    "--root",
+    "--log",
+    "--log-format",
+    "--cgroup-manager",
+    "--rootless",
+    "--criu",
+];
+
+/// Parses our arguments. clap builds the whole command tree before it looks at them,
+/// which costs more than most of what `delete` or `state` then do; so a call naming a
+/// command (and not asking for help) is parsed against that command's tree alone.
+/// Everything else (help, no command, an unknown one) gets the full tree, as errors do.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    parse_from(&args)
+}
+
+fn parse_from(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let Some(sub) = command_named(args).and_then(single_command) else {
+        return Cli::try_parse_from(args);
+    };
+    let tree = Global::augment_args(clap::Command::new("hoist-runtime").disable_version_flag(true))
+        .subcommand(sub);
+    match tree.try_get_matches_from(args) {
+        Ok(m) => Ok(Cli {
+            global: Global::from_arg_matches(&m)?,
+            command: Some(Command::from_arg_matches(&m)?),
+        }),
+        // The full tree's message (its usage line names every command).
+        Err(_) => Cli::command()
+            .try_get_matches_from(args)
+            .and_then(|m| Cli::from_arg_matches(&m)),
+    }
+}
+
+/// The command's name in `args`: the first argument that is neither an option nor an
+/// option's value. `None` when help is asked for anywhere.
+fn command_named(args: &[std::ffi::OsString]) -> Option<&str> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return None;
+    }
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_str()?;
+        if GLOBAL_VALUED.contains(&a) {
+            it.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
+/// The tree of one command, as `Command`'s derive builds it (its help text aside).
+fn single_command(name: &str) -> Option<clap::Command> {
+    fn tree<A: Args>(name: &'static str) -> clap::Command {
+        A::augment_args(clap::Command::new(name))
+    }
+    Some(match name {
+        "create" => tree::<CreateArgs>("create"),
+        "start" => tree::<IdArg>("start"),
+        "state" => tree::<IdArg>("state"),
+        "kill" => tree::<KillArgs>("kill"),
+        "delete" => tree::<DeleteArgs>("delete"),
+        "run" => tree::<RunArgs>("run"),
+        "spec" => tree::<SpecArgs>("spec"),
+        "list" => tree::<ListArgs>("list"),
+        "features" => clap::Command::new("features"),
+        "exec" => tree::<ExecArgs>("exec"),
+        "pause" => tree::<IdArg>("pause"),
+        "resume" => tree::<IdArg>("resume"),
+        "ps" => tree::<PsArgs>("ps"),
+        "update" => tree::<UpdateArgs>("update"),
+        "events" => tree::<EventsArgs>("events"),
+        _ => return None,
+    })
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,8 +369,47 @@ pub enum ListFormat {
 mod tests {
     use super::*;
 
+    /// Parsed both ways: the single-command tree and the full one must agree.
     fn parse(v: &[&str]) -> Cli {
-        Cli::try_parse_from(v).unwrap()
+        let args: Vec<std::ffi::OsString> = v.iter().map(Into::into).collect();
+        let fast = parse_from(&args).unwrap();
+        let full = Cli::try_parse_from(v).unwrap();
+        assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{v:?}");
+        fast
+    }
+
+    #[test]
+    fn every_command_has_a_single_tree() {
+        use clap::CommandFactory;
+        for c in Cli::command().get_subcommands() {
+            let name = c.get_name();
+            assert!(
+                single_command(name).is_some(),
+                "no single tree for `{name}`"
+            );
+        }
+    }
+
+    #[test]
+    fn command_found_past_global_options() {
+        let a = |v: &[&str]| -> Vec<std::ffi::OsString> { v.iter().map(Into::into).collect() };
+        assert_eq!(
+            command_named(&a(&["rt", "--root", "run", "state", "x"])),
+            Some("state")
+        );
+        assert_eq!(
+            command_named(&a(&["rt", "--root=/r", "--debug", "delete", "x"])),
+            Some("delete")
+        );
+        assert_eq!(command_named(&a(&["rt", "state", "--help"])), None);
+        assert_eq!(command_named(&a(&["rt", "--debug"])), None);
+    }
+
+    #[test]
+    fn errors_come_from_the_full_tree() {
+        let args: Vec<std::ffi::OsString> = ["rt", "delete"].iter().map(Into::into).collect();
+        let e = parse_from(&args).unwrap_err().to_string();
+        assert!(e.contains("<ID>") || e.contains("required"), "{e}");
     }
 
     #[test]
@@ -304,7 +431,7 @@ mod tests {
             "/tmp/s",
             "id1",
         ]);
-        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.global.log_format, LogFormat::Json);
         let Some(Command::Create(a)) = c.command else {
             panic!()
         };
@@ -315,7 +442,7 @@ mod tests {
     #[test]
     fn globals_after_subcommand_and_kill_defaults() {
         let c = parse(&["rt", "kill", "--root", "/r", "x"]);
-        assert_eq!(c.root, PathBuf::from("/r"));
+        assert_eq!(c.global.root, PathBuf::from("/r"));
         let Some(Command::Kill(k)) = c.command else {
             panic!()
         };

@@ -3,13 +3,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use hoist_runtime::cli::{CgroupManager, Cli, Command, LogFormat};
+use hoist_runtime::cli::{self, CgroupManager, Command, LogFormat};
 use hoist_runtime::commands::{self, Ctx};
 use hoist_runtime::logging;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -17,19 +16,19 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if cli.version {
+    if cli.global.version {
         println!("{}", hoist_runtime::version_text());
         return ExitCode::SUCCESS;
     }
     logging::init(
-        cli.log.as_deref(),
-        cli.log_format == LogFormat::Json,
-        cli.debug,
+        cli.global.log.as_deref(),
+        cli.global.log_format == LogFormat::Json,
+        cli.global.debug,
     );
     // Commands that put processes into containers run from a protected view of us;
     // `run` mostly does without, and decides once it has read the config (selfclone).
     let sealed = matches!(cli.command, Some(Command::Create(_) | Command::Exec(_)));
-    let view = match sealed.then(|| hoist_runtime::selfclone::view(&cli.root)) {
+    let view = match sealed.then(|| hoist_runtime::selfclone::view(&cli.global.root)) {
         Some(Err(e)) => {
             logging::error(&logging::chain(&e));
             return ExitCode::from(1);
@@ -43,9 +42,10 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let ctx = Ctx {
-        root: cli.root.clone(),
-        systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == Some(CgroupManager::Systemd),
-        cgroups_disabled: cli.cgroup_manager == Some(CgroupManager::Disabled),
+        root: cli.global.root.clone(),
+        systemd_cgroup: cli.global.systemd_cgroup
+            || cli.global.cgroup_manager == Some(CgroupManager::Systemd),
+        cgroups_disabled: cli.global.cgroup_manager == Some(CgroupManager::Disabled),
     };
     let Some(command) = cli.command else {
         eprintln!("hoist-runtime: no command given (see --help)");
