@@ -663,6 +663,81 @@ fn exec_of_proc_self_exe_script() {
     );
 }
 
+/// `run` does not re-execute the runtime: its init execs the container's process
+/// through the exec shim (a sealed memfd), so a `#!/proc/self/exe` entrypoint gets the
+/// shim, which refuses to run as anything but the init. The host binary is never run
+/// in the container and stays as it was.
+#[test]
+fn run_of_proc_self_exe_entrypoint() {
+    let target = exe_probe::Target::new();
+    let c = Ctr::with_runtime("exe-run-shebang", &["/bin/evil", "x"], target.runtime());
+    target.install_loader(&c.rootfs());
+    let evil = c.rootfs().join("bin/evil");
+    fs::write(&evil, "#!/proc/self/exe\n").expect("write /bin/evil");
+    fs::set_permissions(&evil, fs::Permissions::from_mode(0o755)).expect("chmod /bin/evil");
+    let out = c.run();
+    assert_eq!(
+        out.code,
+        Some(126),
+        "run of a #!/proc/self/exe entrypoint:\n{out}"
+    );
+    let stderr = c.container_stderr();
+    assert!(
+        stderr.contains("the exec shim runs only as the container's init"),
+        "the shim did not refuse the script:\n{stderr}\n{out}"
+    );
+    assert!(
+        !target.restore_if_changed(),
+        "the runtime binary changed through a `run` of a #!/proc/self/exe entrypoint"
+    );
+}
+
+/// Where the container can see the init before it execs (no pid namespace of its
+/// own: the host's processes, `run` among them, are in reach), `run` re-executes from
+/// a protected binary as `create` does: the `run` process's own exe is then a file of
+/// a read-only overlayfs or a sealed memfd, never the host's binary.
+#[test]
+fn run_without_pid_namespace_reexecutes_protected() {
+    let target = exe_probe::Target::new();
+    let mut c = Ctr::with_runtime("exe-run-hostpid", &["sleep", "5"], target.runtime());
+    c.config()["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+        .retain(|n| n["type"] != "pid");
+    c.write();
+    let mut child = c
+        .cmd(&["run", "--bundle", c.bundle_str(), &c.id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    let exe = format!("/proc/{}/exe", child.id());
+    let host = fs::canonicalize(target.bin()).expect("the copy's path");
+    // Wait until the container runs, then look at what `run` executes.
+    poll(Duration::from_secs(10), || {
+        let out = c.rt(&["state", &c.id]);
+        (out.success() && out.stdout.contains("\"running\"")).then_some(())
+    })
+    .expect("the container did not come up");
+    let seen = fs::read_link(&exe).unwrap_or_default();
+    let file = fs::File::open(&exe).expect("open run's exe");
+    // SAFETY: fstatfs fills the struct it is given.
+    let magic = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        assert_eq!(libc::fstatfs(file.as_raw_fd(), &mut st), 0);
+        st.f_type
+    };
+    let _ = c.rt(&["kill", &c.id, "KILL"]);
+    let _ = child.wait();
+    const OVERLAYFS: i64 = 0x794c_7630;
+    const TMPFS: i64 = 0x0102_1994;
+    assert!(
+        seen != host && (magic == OVERLAYFS || magic == TMPFS),
+        "`run` without a pid namespace executes `{}` (fs magic {magic:#x}), not a protected copy",
+        seen.display()
+    );
+}
+
 // ---- sysctl: CVE-2025-52881 class. Writes to /proc/sys go to the container's own
 // procfs, to the key named, and nowhere else.
 

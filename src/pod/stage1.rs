@@ -113,7 +113,13 @@ impl Stage1 {
             .arg("json")
             // runc and crun would proxy sd_notify themselves and hold `start` until
             // the app sends READY=1; the supervisor speaks to systemd instead.
-            .env_remove("NOTIFY_SOCKET");
+            .env_remove("NOTIFY_SOCKET")
+            // hoist-runtime's compiled seccomp programs, shared by every pod (in a
+            // root of the pod's own the cache would start cold every time).
+            .env(
+                "HOIST_RUNTIME_CACHE",
+                Path::new(super::STAGE1_ROOT).join(".cache"),
+            );
         sys::unblock_signals_on_exec(&mut c);
         c
     }

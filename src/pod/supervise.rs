@@ -53,8 +53,19 @@ pub fn hostname(m: &PodManifest) -> String {
         .unwrap_or_else(|| format!("rkt-{}", &m.uuid[..8]))
 }
 
-/// Runs the prepared `pod` to its end; returns the pod's exit status.
-pub fn run(pods: &Pods, mut pod: Pod, opts: &Options<'_>) -> Result<i32, PodError> {
+/// Whether a pod with these `--net` values gets a network namespace of its own.
+pub fn wants_netns(net: &[String]) -> bool {
+    !net.iter().any(|n| n == "host")
+}
+
+/// Runs the prepared `pod` to its end; returns the pod's exit status. `early`: the
+/// namespace thread, when the caller started it before preparing the pod.
+pub fn run(
+    pods: &Pods,
+    mut pod: Pod,
+    opts: &Options<'_>,
+    early: Option<ns::Maker>,
+) -> Result<i32, PodError> {
     let Some(_lock) = pod.lock(false)? else {
         return Err(PodError::Busy(pod.uuid.clone()));
     };
@@ -82,7 +93,7 @@ pub fn run(pods: &Pods, mut pod: Pod, opts: &Options<'_>) -> Result<i32, PodErro
     sys::set_child_subreaper().map_err(io_err("become a child subreaper"))?;
     let stage1 = Stage1::new(manifest.stage1.clone(), &pod);
 
-    let (mut apps, notify) = match setup(&pod, &manifest, opts, &stage1) {
+    let (mut apps, notify) = match setup(&pod, &manifest, opts, &stage1, early) {
         Ok(started) => started,
         Err(e) => {
             let _ = std::fs::write(pod.dir.join("error"), format!("{e}\n"));
@@ -152,12 +163,16 @@ fn setup(
     m: &PodManifest,
     opts: &Options<'_>,
     stage1: &Stage1,
+    early: Option<ns::Maker>,
 ) -> Result<(Vec<Running>, Vec<NotifySocket>), PodError> {
     let flags = &m.flags;
     let host = hostname(m);
-    let with_net = !flags.net.iter().any(|n| n == "host");
+    let with_net = wants_netns(&flags.net);
     // The namespaces are made on their own thread while the rest is set up here.
-    let pending = ns::start(&pod.dir, &host, with_net)?;
+    let pending = match early {
+        Some(maker) if maker.with_net() == with_net => maker.bind(&pod.dir, &host)?,
+        _ => ns::start(&pod.dir, &host, with_net)?,
+    };
     let etc = pod.dir.join("etc");
     let shm = pod.dir.join("shm");
     let volumes = pod.dir.join("volumes");

@@ -155,37 +155,55 @@ pub fn shim_suffices(spec: &Spec) -> bool {
         .seccomp
         .as_ref()
         .is_none_or(|p| crate::seccomp::allows_plainly(p, "execveat"));
-    new_pid && seccomp_ok && !spec.mounts.iter().any(binds_host_procfs)
+    let mut mountinfo = None;
+    new_pid
+        && seccomp_ok
+        && !spec
+            .mounts
+            .iter()
+            .any(|m| binds_host_procfs(m, &mut mountinfo))
 }
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// A bind mount of a procfs (or, recursive, of a tree holding one). Sources that cannot
-/// be checked count as such: the re-exec is always safe.
-fn binds_host_procfs(m: &crate::spec::Mount) -> bool {
+/// be checked count as such: the re-exec is always safe. `mountinfo`: ours, read once
+/// when a recursive bind of a directory first needs it.
+fn binds_host_procfs(m: &crate::spec::Mount, mountinfo: &mut Option<String>) -> bool {
     let recursive = m.options.iter().any(|o| o == "rbind");
     if !(recursive || m.kind.as_deref() == Some("bind") || m.options.iter().any(|o| o == "bind")) {
         return false;
     }
-    let Some(src) = m
+    let Some(fd) = m
         .source
         .as_deref()
-        .and_then(|s| std::fs::canonicalize(s).ok())
+        .and_then(|s| sys::openat(None, s, libc::O_PATH | libc::O_CLOEXEC, 0).ok())
     else {
         return true;
     };
-    let on_procfs = sys::openat(None, &src, libc::O_PATH, 0)
-        .and_then(|fd| sys::fs_type(fd.as_fd()))
-        .map_or(true, |t| t == PROC_SUPER_MAGIC);
-    on_procfs || (recursive && procfs_mounted_under(&src))
-}
-
-/// Whether a procfs is mounted at or below `dir` (our mountinfo; unreadable counts as yes).
-fn procfs_mounted_under(dir: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    if sys::fs_type(fd.as_fd()).map_or(true, |t| t == PROC_SUPER_MAGIC) {
+        return true;
+    }
+    // Nothing is mounted below a file; below a directory, look.
+    if !recursive
+        || sys::fstat(fd.as_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT != libc::S_IFDIR)
+    {
+        return false;
+    }
+    let Ok(real) = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    )) else {
         return true;
     };
-    info.lines().any(|l| {
+    let info = mountinfo
+        .get_or_insert_with(|| std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    info.is_empty() || procfs_mounted_under(info, &real)
+}
+
+/// Whether `mountinfo` shows a procfs mounted at or below `dir`.
+fn procfs_mounted_under(mountinfo: &str, dir: &Path) -> bool {
+    mountinfo.lines().any(|l| {
         let mut halves = l.splitn(2, " - ");
         let (Some(left), Some(right)) = (halves.next(), halves.next()) else {
             return false;
@@ -400,6 +418,124 @@ mod tests {
         assert_eq!(head(view.as_fd()), head(own_exe().as_fd()));
         let e = open_for_write(view.as_fd()).expect_err("the overlay view opened for writing");
         assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
+    }
+
+    fn spec_with(namespaces: serde_json::Value, mounts: serde_json::Value) -> Spec {
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.2.0",
+            "linux": {"namespaces": namespaces},
+            "mounts": mounts,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn shim_needs_a_new_pid_namespace() {
+        let none = serde_json::json!([]);
+        let new = serde_json::json!([{"type": "pid"}, {"type": "mount"}]);
+        assert!(shim_suffices(&spec_with(new, none.clone())));
+        let joined = serde_json::json!([{"type": "pid", "path": "/proc/1/ns/pid"}]);
+        assert!(!shim_suffices(&spec_with(joined, none.clone())));
+        assert!(!shim_suffices(&spec_with(
+            serde_json::json!([{"type": "mount"}]),
+            none
+        )));
+    }
+
+    #[test]
+    fn shim_not_with_host_procfs_bound_in() {
+        let pid = || serde_json::json!([{"type": "pid"}]);
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let ok = serde_json::json!([
+            {"destination": "/data", "type": "bind", "source": d, "options": ["rbind"]},
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+        ]);
+        assert!(shim_suffices(&spec_with(pid(), ok)));
+        for (src, opts) in [
+            ("/proc", "bind"),
+            ("/proc/1", "rbind"),
+            ("/", "rbind"),
+            ("/nonexistent-source", "bind"),
+        ] {
+            let m = serde_json::json!([
+                {"destination": "/x", "type": "none", "source": src, "options": [opts]}
+            ]);
+            assert!(
+                !shim_suffices(&spec_with(pid(), m)),
+                "{opts} of {src} kept the shim"
+            );
+        }
+        // Without recursion, / brings no procfs along.
+        let m = serde_json::json!([{"destination": "/x", "source": "/", "options": ["bind"]}]);
+        assert!(shim_suffices(&spec_with(pid(), m)));
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/a\\040b/c"), "/a b/c");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        let info = "22 1 0:5 / /srv/my\\040proc rw - proc proc rw\n";
+        assert!(procfs_mounted_under(info, Path::new("/srv")));
+        assert!(!procfs_mounted_under(info, Path::new("/opt")));
+    }
+
+    /// Runs the shim with `argv` through `how`, its stdout and stderr in a pipe.
+    #[cfg(hoist_shim)]
+    fn run_shim(by_fd: bool, argv: &[&str]) -> (i32, String) {
+        use std::ffi::CString;
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let shim = shim().unwrap().expect("the shim is built here");
+        let args: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
+        let env = [CString::new("PATH=/bin:/usr/bin").unwrap()];
+        let path = CString::new(format!("/proc/self/fd/{}", shim.as_raw_fd())).unwrap();
+        let (r, w) = std::io::pipe().unwrap();
+        // SAFETY: the child only dup2s, execs and exits (async-signal-safe calls).
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: as above; the arrays outlive the calls.
+            unsafe {
+                libc::dup2(w.as_raw_fd(), 1);
+                libc::dup2(w.as_raw_fd(), 2);
+                let argv = sys::CStrArray::new(&args);
+                let envp = sys::CStrArray::new(&env);
+                if by_fd {
+                    sys::fexecve(shim.as_fd(), &argv, &envp);
+                } else {
+                    libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                }
+                libc::_exit(99);
+            }
+        }
+        drop(w);
+        let mut out = String::new();
+        std::fs::File::from(OwnedFd::from(r))
+            .read_to_string(&mut out)
+            .unwrap();
+        let (_, status) = sys::waitpid(pid, false).unwrap().unwrap();
+        (status.status(), out)
+    }
+
+    #[cfg(hoist_shim)]
+    #[test]
+    fn shim_execs_its_first_argument_with_the_rest() {
+        let (code, out) = run_shim(true, &["/bin/sh", "sh", "-c", "echo \"$0|$PATH\"", "zero"]);
+        assert_eq!((code, out.as_str()), (0, "zero|/bin:/usr/bin\n"));
+        let (code, out) = run_shim(true, &["/nonexistent", "prog"]);
+        assert_eq!(code, 126);
+        assert_eq!(
+            out,
+            "hoist-runtime: exec `prog`: No such file or directory (os error 2)\n"
+        );
+    }
+
+    #[cfg(hoist_shim)]
+    #[test]
+    fn shim_refuses_to_run_by_path() {
+        let (code, out) = run_shim(false, &["/bin/true", "true"]);
+        assert_eq!(code, 126);
+        assert!(out.contains("runs only as the container's init"), "{out}");
     }
 
     #[test]

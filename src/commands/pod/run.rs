@@ -15,7 +15,7 @@ use crate::image::store::{Image, Store, StoreError};
 use crate::pod::args::{self, AppFlags, Pull, RunArgs};
 use crate::pod::stage1::{self, Output};
 use crate::pod::supervise::{self, Options};
-use crate::pod::{prepare, teardown, Pod, Pods, State};
+use crate::pod::{ns, prepare, teardown, Pod, Pods, State};
 use crate::sys;
 use crate::systemd;
 
@@ -49,8 +49,7 @@ fn image_for(
 }
 
 /// Parses `words` and prepares the pod they describe.
-fn prepare_words(ctx: &Ctx, words: &[String]) -> Result<(Pod, RunArgs)> {
-    let parsed = args::parse(words)?;
+fn prepare_parsed(ctx: &Ctx, parsed: &RunArgs) -> Result<Pod> {
     let store = ctx.store()?;
     let pods = ctx.pods()?;
     let stage1 = stage1::resolve(&parsed.pod.stage1)?;
@@ -63,13 +62,12 @@ fn prepare_words(ctx: &Ctx, words: &[String]) -> Result<(Pod, RunArgs)> {
         let image = image_for(ctx, &store, &app.image, parsed.pod.pull, &platform)?;
         apps.push((app.clone(), image));
     }
-    let pod = prepare::prepare(&pods, &ctx.net_dir, stage1, parsed.pod.clone(), &apps)
-        .context("prepare the pod")?;
-    Ok((pod, parsed))
+    prepare::prepare(&pods, &ctx.net_dir, stage1, parsed.pod.clone(), &apps)
+        .context("prepare the pod")
 }
 
 /// Runs a prepared pod in the foreground; a pod that failed to start is removed.
-fn run_foreground(ctx: &Ctx, pod: Pod) -> Result<ExitCode> {
+fn run_foreground(ctx: &Ctx, pod: Pod, early: Option<ns::Maker>) -> Result<ExitCode> {
     let store = ctx.store()?;
     let pods = ctx.pods()?;
     let uuid = pod.uuid.clone();
@@ -78,7 +76,7 @@ fn run_foreground(ctx: &Ctx, pod: Pod) -> Result<ExitCode> {
         net_dir: &ctx.net_dir,
         output: Output::Inherit,
     };
-    match supervise::run(&pods, pod, &opts) {
+    match supervise::run(&pods, pod, &opts, early) {
         Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
         Err(e) => {
             remove_failed(&pods, &uuid);
@@ -101,11 +99,14 @@ pub fn run(words: &RunWords, ctx: &Ctx) -> Result<ExitCode> {
         print!("{}", args::HELP);
         return Ok(ExitCode::SUCCESS);
     }
-    let (pod, parsed) = prepare_words(ctx, &words.words)?;
+    let parsed = args::parse(&words.words)?;
     if parsed.pod.detach {
-        return detach(ctx, pod);
+        return detach(ctx, prepare_parsed(ctx, &parsed)?);
     }
-    run_foreground(ctx, pod)
+    // The pod's namespaces are made while it is prepared (see ns::Maker).
+    let early = ns::Maker::spawn(supervise::wants_netns(&parsed.pod.net));
+    let pod = prepare_parsed(ctx, &parsed)?;
+    run_foreground(ctx, pod, Some(early))
 }
 
 pub fn prepare(words: &RunWords, ctx: &Ctx) -> Result<ExitCode> {
@@ -120,7 +121,7 @@ pub fn prepare(words: &RunWords, ctx: &Ctx) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let (pod, _) = prepare_words(ctx, &words.words)?;
+    let pod = prepare_parsed(ctx, &args::parse(&words.words)?)?;
     println!("{}", pod.uuid);
     Ok(ExitCode::SUCCESS)
 }
@@ -135,7 +136,8 @@ pub fn run_prepared(args: &PodArg, ctx: &Ctx) -> Result<ExitCode> {
         output: Output::Inherit,
     };
     let uuid = pod.uuid.clone();
-    let code = supervise::run(&pods, pod, &opts).with_context(|| format!("run pod {uuid}"))?;
+    let code =
+        supervise::run(&pods, pod, &opts, None).with_context(|| format!("run pod {uuid}"))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
@@ -206,7 +208,7 @@ pub fn supervise_cmd(args: &SuperviseArgs, ctx: &Ctx) -> Result<ExitCode> {
         net_dir: &ctx.net_dir,
         output: log.as_ref().map_or(Output::Inherit, Output::File),
     };
-    let code = supervise::run(&pods, pod, &opts)?;
+    let code = supervise::run(&pods, pod, &opts, None)?;
     if let Some(mut l) = log {
         let _ = writeln!(l, "hoist: pod {} exited with status {code}", args.uuid);
     }

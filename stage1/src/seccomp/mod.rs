@@ -37,15 +37,24 @@ pub enum SeccompError {
 
 const MAGIC: &[u8; 4] = b"HSC1";
 
-/// Where compiled programs are kept.
+/// The environment variable naming a cache directory shared by several state roots:
+/// hoist gives each pod a root of its own, where a cache would always start cold.
+pub const CACHE_ENV: &str = "HOIST_RUNTIME_CACHE";
+
+/// Where compiled programs are kept: `$HOIST_RUNTIME_CACHE/seccomp` when that is an
+/// absolute path, else in the state root.
 pub fn cache_dir(root: &Path) -> PathBuf {
-    root.join(".seccomp-cache")
+    match std::env::var_os(CACHE_ENV).map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir.join("seccomp"),
+        _ => root.join(".seccomp-cache"),
+    }
 }
 
 fn key(profile: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(MAGIC);
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(option_env!("HOIST_COMMIT").unwrap_or("unknown").as_bytes());
     h.update(profile);
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -187,6 +196,23 @@ pub const DEFAULT_PROFILE: &str = include_str!("default.json");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn execveat_allowed_plainly_or_not() {
+        use serde_json::json;
+        let allows = |p| allows_plainly(&p, "execveat");
+        assert!(allows(json!(null)));
+        assert!(allows(json!({"defaultAction": "SCMP_ACT_ALLOW"})));
+        assert!(allows(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW"}]})));
+        assert!(!allows(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ALLOW"}]})));
+        assert!(!allows(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}]})));
+        assert!(!allows(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ALLOW",
+                          "args": [{"index": 4, "value": 0, "op": "SCMP_CMP_EQ"}]}]})));
+    }
 
     #[test]
     fn default_profile_compiles_and_denies() {
