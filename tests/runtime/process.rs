@@ -199,3 +199,33 @@ fn without_preserve_fds_fd_3_is_closed() {
     assert_eq!(fd3, "", "fd 3 leaked into the container");
     assert_eq!(fd_set(&stdout), BTreeSet::from([0, 1, 2]), "fds: {stdout}");
 }
+
+/// Signals the runtime's caller ignores (nohup, a shell's `trap ''`) stay ignored
+/// across execve; the container process must start with none ignored nor blocked.
+#[test]
+fn caller_ignored_and_blocked_signals_are_reset() {
+    let c = Ctr::new(
+        "sigreset",
+        &["grep", "-E", "SigIgn|SigBlk", "/proc/self/status"],
+    );
+    let args = ["run", "--bundle", c.bundle_str(), &c.id];
+    let mut cmd = rt_cmd(&c.rt, &args);
+    // SAFETY: signal and sigprocmask are async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+            libc::signal(40, libc::SIG_IGN);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let out = exec(cmd, Some(output_file(&c.stdout_path())));
+    expect_ok(&out);
+    for want in ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"] {
+        assert!(out.stdout.contains(want), "want {want:?}:\n{out}");
+    }
+}

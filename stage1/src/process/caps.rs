@@ -30,16 +30,24 @@ pub enum CapsError {
     },
 }
 
-/// The highest capability number this kernel knows.
+/// The highest capability number this kernel knows: the last one PR_CAPBSET_READ
+/// accepts (a binary search, once per process; the init inherits the answer).
 pub fn last_cap() -> u32 {
-    let mut last = 0;
-    for cap in 0..64u32 {
-        if sys::prctl2(libc::PR_CAPBSET_READ, u64::from(cap), 0).is_err() {
-            break;
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        let known = |cap: u32| sys::prctl2(libc::PR_CAPBSET_READ, u64::from(cap), 0).is_ok();
+        // Invariant: `lo` is known (CAP_CHOWN, 0, always is), `hi` is not.
+        let (mut lo, mut hi) = (0u32, 64u32);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if known(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
         }
-        last = cap;
-    }
-    last
+        lo
+    })
 }
 
 /// A bit mask of the named capabilities; names this build or kernel does not know are

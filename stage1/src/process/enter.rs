@@ -89,6 +89,9 @@ pub fn enter(a: &EnterArgs<'_>) -> Result<libc::pid_t, EnterError> {
     let console = super::console::connect(a.process.terminal, None, a.console_socket)
         .map_err(|e| EnterError::Child(logging::chain(&e)))?;
     let (psock, csock) = sys::seqpacket_pair().map_err(io("create sync socket"))?;
+    // Answered here, before the process leaves our root (see sys::ignored_signals).
+    crate::process::caps::last_cap();
+    sys::ignored_signals();
     // SAFETY: stage1 is single-threaded.
     match unsafe { sys::clone3(0) }.map_err(io("fork the exec process"))? {
         sys::Forked::Child => {

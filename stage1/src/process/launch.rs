@@ -100,6 +100,9 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
         extra_env.push("LISTEN_PID=1".to_string());
         preserve += n;
     }
+    // Answered once here, so that the init needs neither /proc nor dozens of syscalls.
+    crate::process::caps::last_cap();
+    sys::ignored_signals();
     let (psock, csock) = sys::seqpacket_pair().map_err(io("create sync socket"))?;
     // Opened before any writer exists, so poll in the init reports nothing until start.
     let fifo = sys::openat(None, a.fifo, libc::O_RDONLY | libc::O_NONBLOCK, 0)

@@ -262,6 +262,9 @@ pub fn set_sigmask(mask: &libc::sigset_t) -> io::Result<()> {
 /// (before exec of the container process, so that it inherits neither an ignored
 /// SIGPIPE nor the blocked SIGTERM of a caller that waits for signals, as a pod
 /// supervisor or a shim does).
+///
+/// Handlers are reset by execve itself; only ignored signals stay ignored, so where
+/// we know which those are ([`ignored_signals`]) only they are reset.
 pub fn reset_signal_dispositions() {
     // SAFETY: the set is initialised by sigemptyset before sigprocmask reads it.
     unsafe {
@@ -269,14 +272,40 @@ pub fn reset_signal_dispositions() {
         libc::sigemptyset(empty.as_mut_ptr());
         libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
     }
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+    let ignored = ignored_signals();
+    for sig in 1..=64u32 {
+        let listed = ignored.is_none_or(|m| m & (1 << (sig - 1)) != 0);
+        if sig == libc::SIGKILL as u32 || sig == libc::SIGSTOP as u32 || !listed {
             continue;
         }
-        // SAFETY: SIG_DFL is always a valid disposition; failures (invalid signal
-        // numbers reserved by libc) are harmless and ignored.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // The raw call: libc's wrappers refuse the two real-time signals it keeps for
+        // itself, which a caller may still have ignored. A kernel sigaction whose
+        // handler, flags, restorer and mask are all zero is SIG_DFL.
+        let dfl = [0u64; 4];
+        // SAFETY: a valid kernel sigaction (all zero: SIG_DFL) and no old one asked
+        // for; failures (a signal number the kernel rejects) are harmless.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
     }
+}
+
+/// The signals this process ignores (`SigIgn` in /proc/self/status, bit N-1 for signal
+/// N), read once: call it before forking, and the child knows without /proc (the
+/// init's root no longer shows ours). `None` where it cannot be read.
+pub fn ignored_signals() -> Option<u64> {
+    static IGNORED: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *IGNORED.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+        u64::from_str_radix(hex.trim(), 16).ok()
+    })
 }
 
 /// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal our controlling terminal.
