@@ -21,8 +21,10 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{CgroupError, Planned};
+use super::CgroupError;
 use crate::sys;
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// The container's cgroups, opened for joining them.
 pub struct Joiner {
@@ -33,20 +35,22 @@ pub struct Joiner {
 }
 
 impl Joiner {
-    /// Opens the planned directories; they must have been made.
-    pub fn open(p: &Planned) -> Result<Joiner, CgroupError> {
+    /// Opens the container's cgroup directories (one per hierarchy; v2 or v1 by the
+    /// filesystem they are on).
+    pub fn open(dirs: &[PathBuf]) -> Result<Joiner, CgroupError> {
         let mut j = Joiner {
             v2: None,
             v1_tasks: Vec::new(),
         };
-        for (h, dir) in p.hierarchies.iter().zip(&p.dirs) {
+        for dir in dirs {
             let err = |source| CgroupError::Join {
                 path: dir.clone(),
                 source,
             };
-            if h.is_v2() {
-                let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-                j.v2 = Some((dir.clone(), sys::openat(None, dir, flags, 0).map_err(err)?));
+            let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+            let fd = sys::openat(None, dir, flags, 0).map_err(err)?;
+            if sys::fs_type(fd.as_fd()).map_err(err)? == CGROUP2_SUPER_MAGIC {
+                j.v2 = Some((dir.clone(), fd));
             } else {
                 let tasks = dir.join("tasks");
                 let fd =

@@ -130,7 +130,7 @@ pub fn create(
     let joiner = match &planned {
         Some(p) => {
             cgroups::make(p, &resources, &spec.linux().devices)?;
-            Some(cgroups::Joiner::open(p)?)
+            Some(cgroups::Joiner::open(&p.dirs)?)
         }
         None => None,
     };

@@ -92,11 +92,23 @@ pub fn enter(a: &EnterArgs<'_>) -> Result<libc::pid_t, EnterError> {
     // Answered here, before the process leaves our root (see sys::ignored_signals).
     crate::process::caps::last_cap();
     sys::ignored_signals();
+    // Born in the v2 cgroup, moving itself into the v1 ones (see cgroups::Joiner).
+    let joiner = cgroups::Joiner::open(a.cgroup_paths)?;
+    let into = joiner.clone_into();
     // SAFETY: stage1 is single-threaded.
-    match unsafe { sys::clone3(0) }.map_err(io("fork the exec process"))? {
+    let mut forked = unsafe { sys::clone3_into(0, into) };
+    let v2_by_pid = into.is_some() && forked.is_err();
+    if v2_by_pid {
+        // SAFETY: as above.
+        forked = unsafe { sys::clone3(0) };
+    }
+    match forked.map_err(io("fork the exec process"))? {
         sys::Forked::Child => {
             drop(psock);
-            let err = child(a, &joins, console.as_ref().map(AsFd::as_fd), csock.as_fd());
+            let err = match joiner.join_self() {
+                Ok(()) => child(a, &joins, console.as_ref().map(AsFd::as_fd), csock.as_fd()),
+                Err(e) => (logging::chain(&e), 1),
+            };
             let _ = sync::send(
                 csock.as_fd(),
                 &Msg::Error {
@@ -113,7 +125,9 @@ pub fn enter(a: &EnterArgs<'_>) -> Result<libc::pid_t, EnterError> {
                 let _ = sys::waitpid(child_pid, false);
                 e
             };
-            cgroups::join(a.cgroup_paths, child_pid).map_err(|e| fail(e.into()))?;
+            if v2_by_pid {
+                joiner.join_v2(child_pid).map_err(|e| fail(e.into()))?;
+            }
             sync::send(psock.as_fd(), &Msg::Go).map_err(|e| fail(e.into()))?;
             // The socket is close-on-exec: end of file means the exec succeeded.
             loop {
