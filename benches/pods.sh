@@ -181,10 +181,15 @@ timeout -k 5 60 sh -c "$cmd_bare" </dev/null >/dev/null 2>"$work/bare.err" ||
 timeout -k 5 60 sh -c "$cmd_gc" >/dev/null || die "hoist gc failed"
 
 mkdir -p "$OUT"
+# The stores just written (images imported, podman's checks) are flushed first: on
+# these VMs' ext4, a directory creation next to data still being written back takes
+# ten times as long (measured: 400 us against 50 us a mkdir in /tmp), which would
+# time the page cache's writeback rather than the commands.
+sync
 # --prepare runs before every timed run of every command (hyperfine 1.15 has no
 # --conclude): each `hoist run` leaves an exited pod, and gc removes it untimed.
 hyperfine --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/pods.json" \
-    --prepare "$cmd_gc >/dev/null" \
+    --prepare "$cmd_gc >/dev/null; sync" \
     --command-name "hoist run" "$cmd_hoist" \
     --command-name "podman run --rm (crun)" "$cmd_podman" \
     --command-name "hoist-runtime run + delete" "$cmd_bare" </dev/null ||

@@ -178,6 +178,9 @@ args=(--warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/cycle.json")
 for i in "${timed[@]}"; do
     args+=(--command-name "${names[$i]}" "$(cycle "$i")")
 done
+# The bundle just copied is flushed first (see benches/pods.sh: directory creation
+# beside data still being written back is ten times slower on these VMs).
+sync
 hyperfine "${args[@]}" ||
     die "hyperfine failed: a runtime failed the cycle while being timed (its error is above)"
 
