@@ -1,6 +1,6 @@
 //! The namespaces a pod's apps share (network, IPC, UTS), made by stage0 and kept as
-//! nsfs bind mounts on `ns/net`, `ns/ipc`, `ns/uts` in the pod directory, so that each
-//! app joins them by path and any OCI runtime can be the stage1.
+//! nsfs bind mounts on `ns/net`, `ns/ipc`, `ns/uts` in the pod's run-time tmpfs
+//! (`rt/`), so that each app joins them by path and any OCI runtime can be the stage1.
 //!
 //! They are made on a short-lived thread: `unshare` of these three kinds changes only
 //! the calling thread, so hoist itself stays where it was, and the thread's namespaces

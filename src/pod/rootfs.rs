@@ -1,7 +1,8 @@
 //! An app's root filesystem: an overlayfs over the store's unpacked layers (read-only,
-//! shared by every pod) with a per-app upper and work dir, mounted on
-//! `apps/<name>/rootfs`; or, with `--no-overlay`, a plain copy of the flattened image
-//! (`image::render`) for file systems overlayfs cannot serve.
+//! shared by every pod) with a per-app upper and work dir on disk (`apps/<name>/`),
+//! mounted on the bundle's `rootfs` in the pod's run-time tmpfs; or, with
+//! `--no-overlay`, a plain copy of the flattened image (`image::render`) on disk, for
+//! file systems overlayfs cannot serve.
 
 use std::path::{Path, PathBuf};
 
@@ -49,16 +50,24 @@ pub fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<
     Ok(options)
 }
 
-/// Makes `app_dir/rootfs` from `layers`: overlay, or a copy when `copy` is set.
-pub fn mount(app_dir: &Path, layers: &[PathBuf], copy: bool) -> Result<PathBuf, PodError> {
-    let rootfs = app_dir.join("rootfs");
+/// Makes the app's rootfs from `layers` and returns where it is: an overlay mounted on
+/// `bundle/rootfs` with its upper and work dirs in `app_dir`, or, when `copy` is set,
+/// a copy in `app_dir/rootfs`.
+pub fn mount(
+    bundle: &Path,
+    app_dir: &Path,
+    layers: &[PathBuf],
+    copy: bool,
+) -> Result<PathBuf, PodError> {
     if copy {
+        let rootfs = app_dir.join("rootfs");
         render::render(layers, &rootfs).map_err(|e| PodError::Io {
             what: format!("copy the image into `{}`", rootfs.display()),
             source: std::io::Error::other(e.to_string()),
         })?;
         return Ok(rootfs);
     }
+    let rootfs = bundle.join("rootfs");
     let (upper, work, empty) = (
         app_dir.join("upper"),
         app_dir.join("work"),
@@ -85,14 +94,6 @@ pub fn mount(app_dir: &Path, layers: &[PathBuf], copy: bool) -> Result<PathBuf, 
         rootfs.display()
     )))?;
     Ok(rootfs)
-}
-
-/// Unmounts an app's rootfs if it is mounted.
-pub fn unmount(app_dir: &Path) -> Result<(), PodError> {
-    let rootfs = app_dir.join("rootfs");
-    sys::umount_detach(&rootfs)
-        .map(drop)
-        .map_err(io_err(format!("unmount `{}`", rootfs.display())))
 }
 
 #[cfg(test)]

@@ -48,6 +48,8 @@ pub struct PodParts<'a> {
     pub shm: PathBuf,
     /// Named volumes live here.
     pub volumes: PathBuf,
+    /// The app's root filesystem (absolute: the bundle's, or a copy on disk).
+    pub rootfs: PathBuf,
     /// cgroupsPath for this app.
     pub cgroups_path: String,
 }
@@ -164,7 +166,7 @@ pub fn app_config(app: &App, user: &User, pod: &PodParts<'_>) -> Result<Value, P
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": false
         },
-        "root": {"path": "rootfs", "readonly": flags.readonly_rootfs},
+        "root": {"path": pod.rootfs, "readonly": flags.readonly_rootfs},
         "hostname": pod.hostname,
         "mounts": mounts,
         "annotations": {"org.opencontainers.image.ref.name": app.image, "io.hoist.app": app.name},
@@ -222,6 +224,7 @@ mod tests {
             etc: "/p/etc".into(),
             shm: "/p/shm".into(),
             volumes: "/p/volumes".into(),
+            rootfs: "/p/rt/apps/a/rootfs".into(),
             cgroups_path: "/hoist/x".into(),
         };
         let c = app_config(&app, &user, &parts).unwrap();

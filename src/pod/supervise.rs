@@ -168,13 +168,15 @@ fn setup(
     let flags = &m.flags;
     let host = hostname(m);
     let with_net = wants_netns(&flags.net);
+    let rt = pod.rt_dir();
+    mount_rt(&rt)?;
     // The namespaces are made on their own thread while the rest is set up here.
     let pending = match early {
-        Some(maker) if maker.with_net() == with_net => maker.bind(&pod.dir, &host)?,
-        _ => ns::start(&pod.dir, &host, with_net)?,
+        Some(maker) if maker.with_net() == with_net => maker.bind(&rt, &host)?,
+        _ => ns::start(&rt, &host, with_net)?,
     };
-    let etc = pod.dir.join("etc");
-    let shm = pod.dir.join("shm");
+    let etc = rt.join("etc");
+    let shm = rt.join("shm");
     let volumes = pod.dir.join("volumes");
     std::fs::create_dir_all(&shm).map_err(io_err(format!("create `{}`", shm.display())))?;
     sys::mount(
@@ -198,8 +200,11 @@ fn setup(
             let image = opts.store.image(&app.digest)?;
             let layers = opts.store.layer_dirs(&image)?;
             let dir = pod.app_dir(&app.name);
-            std::fs::create_dir_all(&dir).map_err(io_err(format!("create `{}`", dir.display())))?;
-            let rootfs = rootfs::mount(&dir, &layers, flags.no_overlay)?;
+            let bundle = pod.bundle_dir(&app.name);
+            for d in [&dir, &bundle] {
+                std::fs::create_dir_all(d).map_err(io_err(format!("create `{}`", d.display())))?;
+            }
+            let rootfs = rootfs::mount(&bundle, &dir, &layers, flags.no_overlay)?;
             let user = user::resolve(&rootfs, &app.user)?;
             let paths = pending.paths();
             let parts = PodParts {
@@ -211,11 +216,12 @@ fn setup(
                 etc: etc.clone(),
                 shm: shm.clone(),
                 volumes: volumes.clone(),
+                rootfs,
                 cgroups_path: format!("/hoist/{}", pod.cgroup_name(&app.name)),
             };
             let config = spec::app_config(app, &user, &parts)?;
             let text = serde_json::to_vec(&config).unwrap_or_default();
-            write_atomic(&dir.join("config.json"), &text)?;
+            write_atomic(&bundle.join("config.json"), &text)?;
         }
     }
     let namespaces = pending.finish()?;
@@ -242,6 +248,22 @@ fn setup(
         with_net,
     )?;
     start_apps(pod, m, opts, stage1)
+}
+
+/// Mounts the pod's run-time tmpfs on `rt` (see Pod::rt_dir).
+fn mount_rt(rt: &Path) -> Result<(), PodError> {
+    std::fs::create_dir_all(rt).map_err(io_err(format!("create `{}`", rt.display())))?;
+    sys::mount(
+        Some("hoist-pod".as_ref()),
+        rt,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=0700,size=16m"),
+    )
+    .map_err(io_err(format!(
+        "mount the pod's run-time tmpfs on `{}`",
+        rt.display()
+    )))
 }
 
 /// `run --detach` of each app, in order; an app that speaks sd_notify gets a socket
@@ -271,7 +293,7 @@ fn start_apps(
         let pid = stage1.run_detached(
             &app.name,
             &pod.container_id(&app.name),
-            &pod.app_dir(&app.name),
+            &pod.bundle_dir(&app.name),
             &opts.output,
             sock.as_mut().map(|(p, s, r)| (p.as_path(), &*s, r)),
         )?;

@@ -1,14 +1,14 @@
 //! Undoing a pod, step by step and idempotently, so that the supervisor at the end of
 //! a pod, `stop` of a pod whose supervisor died, and `gc` after a crash all run the
 //! same code: the stage1's containers deleted (their cgroups with them; the deletes
-//! run while the rest goes on), the rootfs overlays unmounted, CNI DEL for every
-//! attachment, the namespace files and the shm tmpfs unmounted, leftover cgroups and
-//! the stage1's state root removed. A failing step does not stop the rest; every failure is returned.
+//! run while the rest goes on), CNI DEL for every attachment, the pod's run-time tmpfs
+//! unmounted with all mounted in it (rootfs overlays, namespace files, shm), leftover
+//! cgroups and the stage1's state root removed. A failing step does not stop the rest; every failure is returned.
 
 use std::path::{Path, PathBuf};
 
 use super::stage1::Stage1;
-use super::{ns, rootfs, Pod, PodManifest};
+use super::{Pod, PodManifest};
 use crate::net::cni::{self, Attachment};
 use crate::sys;
 
@@ -24,15 +24,14 @@ pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
             Ok(None) => {}
             Err(e) => errors.push(e.to_string()),
         }
-        if let Err(e) = rootfs::unmount(&pod.app_dir(&app.name)) {
-            errors.push(e.to_string());
-        }
     }
+    // CNI DEL needs the network namespace file, which goes with the run-time tmpfs.
     errors.extend(detach_networks(pod, manifest));
-    errors.extend(ns::remove(&pod.dir));
-    let shm = pod.dir.join("shm");
-    if let Err(e) = sys::umount_detach(&shm) {
-        errors.push(format!("unmount `{}`: {e}", shm.display()));
+    // One lazy unmount of the run-time tmpfs takes the rootfs overlays, the namespace
+    // files and the shm tmpfs mounted in it.
+    let rt = pod.rt_dir();
+    if let Err(e) = sys::umount_detach(&rt) {
+        errors.push(format!("unmount `{}`: {e}", rt.display()));
     }
     for (app, child) in deleting {
         if let Err(e) = stage1.delete_wait(&app.name, child) {
