@@ -10,10 +10,10 @@
 //! ```text
 //! pods/embryo/<uuid>/           being prepared (gc removes leftovers)
 //! pods/prepared/<uuid>/         prepared, not started (`hoist prepare`)
-//! pods/run/<uuid>/              started; running while `lock` is held, else dead
+//! pods/run/<uuid>/              started; running while the directory is locked (flock,
+//!                               by the supervisor), else dead
 //! pods/exited-garbage/<uuid>/   ended and torn down; `rm` or `gc` removes it
 //!   pod.json                    the manifest (`cat-manifest`)
-//!   lock                        held by the supervisor
 //!   supervisor                  the supervisor's pid
 //!   rt/                         while the pod runs, a tmpfs of its run-time files
 //!                               (one unmount takes it and all mounted in it):
@@ -285,17 +285,12 @@ impl Pod {
         Path::new(STAGE1_ROOT).join(&self.uuid)
     }
 
-    /// Takes the pod's lock: exclusively, waiting or not. `Ok(None)` when `wait` is
+    /// Takes the pod's lock, a flock of its directory (it holds across the renames
+    /// from state to state): exclusively, waiting or not. `Ok(None)` when `wait` is
     /// false and someone holds it.
     pub fn lock(&self, wait: bool) -> Result<Option<File>, PodError> {
-        let path = self.dir.join("lock");
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err(format!("open `{}`", path.display())))?;
+        let path = &self.dir;
+        let f = File::open(path).map_err(io_err(format!("open `{}`", path.display())))?;
         let got = sys::flock(f.as_fd(), true, wait)
             .map_err(io_err(format!("lock `{}`", path.display())))?;
         Ok(got.then_some(f))
