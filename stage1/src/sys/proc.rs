@@ -343,6 +343,23 @@ pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
 }
 
+/// What of std's process start-up the runtime needs (main.rs skips the rest): fds 0, 1
+/// and 2 open (on /dev/null if they were closed, so that no file we open later takes
+/// their place and gets our messages), SIGPIPE ignored (a write to a closed pipe or
+/// socket is an error we report, not our end; the container's process gets the default
+/// back, see `reset_signal_dispositions`).
+pub fn prepare_process() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only reads the fd's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: a valid C string; the lowest free fd, `fd`, is what open returns.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// `_exit(2)`: leaves the child of a clone without running the parent's destructors.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and is always safe to call.
