@@ -14,37 +14,56 @@ use crate::spec::Device;
 use crate::{logging, sys};
 
 fn write_one(dir: &Path, w: &Write) -> Result<bool, CgroupError> {
+    write_to(dir, w, &mut None)
+}
+
+/// Writes `w`; `open` is the file the previous write went to, kept open for the next
+/// one to the same file (a device cgroup takes one rule a write, a dozen of them).
+fn write_to(
+    dir: &Path,
+    w: &Write,
+    open: &mut Option<(String, std::fs::File)>,
+) -> Result<bool, CgroupError> {
     let path = dir.join(&w.file);
-    match std::fs::OpenOptions::new().write(true).open(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            logging::warn(&format!(
-                "cgroup file `{}` does not exist on this host: {} not applied",
-                path.display(),
-                w.value
-            ));
-            Ok(false)
-        }
-        Err(source) => Err(CgroupError::Write {
-            path,
-            value: w.value.clone(),
-            source,
-        }),
-        Ok(f) => {
-            use std::io::Write as _;
-            (&f).write_all(w.value.as_bytes())
-                .map_err(|source| CgroupError::Write {
+    if open.as_ref().is_none_or(|(name, _)| *name != w.file) {
+        *open = None;
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                logging::warn(&format!(
+                    "cgroup file `{}` does not exist on this host: {} not applied",
+                    path.display(),
+                    w.value
+                ));
+                return Ok(false);
+            }
+            Err(source) => {
+                return Err(CgroupError::Write {
                     path,
                     value: w.value.clone(),
                     source,
-                })?;
-            Ok(true)
+                })
+            }
+            Ok(f) => *open = Some((w.file.clone(), f)),
         }
     }
+    let Some((_, f)) = open.as_ref() else {
+        return Ok(false);
+    };
+    use std::io::Write as _;
+    (&*f)
+        .write_all(w.value.as_bytes())
+        .map_err(|source| CgroupError::Write {
+            path,
+            value: w.value.clone(),
+            source,
+        })?;
+    Ok(true)
 }
 
 fn write_all(dir: &Path, ws: &[Write]) -> Result<(), CgroupError> {
+    let mut open = None;
     for w in ws {
-        write_one(dir, w)?;
+        write_to(dir, w, &mut open)?;
     }
     Ok(())
 }
