@@ -91,6 +91,7 @@ pub fn run(
     ])
     .map_err(io_err("block signals"))?;
     sys::set_child_subreaper().map_err(io_err("become a child subreaper"))?;
+    super::stage1::stage1_roots_on_tmpfs();
     let stage1 = Stage1::new(manifest.stage1.clone(), &pod);
 
     let (mut apps, notify) = match setup(&pod, &manifest, opts, &stage1, early) {

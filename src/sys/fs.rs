@@ -164,6 +164,15 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     fstatat(fd, &CString::default(), libc::AT_EMPTY_PATH)
 }
 
+/// `fstatfs(2)`'s `f_type`: the magic number of the file system `fd` is on.
+pub fn fs_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    // SAFETY: a zeroed statfs is a valid buffer of the size fstatfs writes.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a live fd and a buffer of the right size.
+    cvt(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.f_type)
+}
+
 /// `readlinkat(2)` of `name` in `dir`.
 pub fn readlinkat(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OsString> {
     let c = cstr(name)?;
