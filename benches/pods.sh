@@ -57,13 +57,19 @@ IMAGE=$(cd "$IMAGE" && pwd)
 work=$(mktemp -d /tmp/hoist-podbench.XXXXXX)
 store=$work/store
 pm=$work/podman
+# Run-time state goes on a tmpfs, as /run is one on any systemd host (these VMs keep /run
+# on ext4, where a state file can wait hundreds of microseconds for writeback): the bare
+# cycle's --root and podman's runroot here, hoist's stage1 roots in /run/hoist (which
+# hoist puts on a tmpfs itself when /run is not one).
+rt=$work/run
+mkdir -p "$rt" && mount -t tmpfs -o mode=0700 hoist-podbench "$rt"
 cgparent=hoist-bench-podman-$$
 
 hoist() { "$HOIST" --dir "$store" "$@"; }
 # podman with a store, config and tmp of its own (HOST.md; as tests/podman does).
 CRUN=$(command -v crun)
 podman_=(env CONTAINERS_CONF="$pm/containers.conf" CONTAINERS_STORAGE_CONF="$pm/storage.conf"
-    TMPDIR="$pm/tmp" podman --root "$pm/root" --runroot "$pm/runroot" --storage-driver overlay
+    TMPDIR="$pm/tmp" podman --root "$pm/root" --runroot "$rt/podman" --storage-driver overlay
     --runtime "$CRUN")
 
 source "$repo/benches/hugetlb.sh"
@@ -99,7 +105,7 @@ cleanup() {
         timeout -k 5 60 "${podman_[@]}" rmi -a -f >/dev/null 2>&1
     fi
     if [[ -d $work/bare ]]; then
-        "$RUNTIME" --root "$work/bare/root" delete -f hoist-bench-bare >/dev/null 2>&1
+        "$RUNTIME" --root "$rt/bare" delete -f hoist-bench-bare >/dev/null 2>&1
     fi
     # Whatever is still mounted under the scratch dir (podman's overlay, a pod's shm),
     # topmost first, so that rm cannot reach into a mounted layer.
@@ -148,14 +154,14 @@ image_copy_tmp_dir = "$pm/tmp"
 lock_type = "file"
 EOF
 printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' \
-    "$pm/root" "$pm/runroot" >"$pm/storage.conf"
+    "$pm/root" "$rt/podman" >"$pm/storage.conf"
 printf '{"default": [{"type": "insecureAcceptAnything"}]}' >"$pm/policy.json"
 say "pulling the same image into podman's own store ($pm/root)"
 pimage=$("${podman_[@]}" pull -q --signature-policy "$pm/policy.json" "oci:$IMAGE/oci:latest" | tail -n1)
 [[ -n $pimage ]] || die "podman pull of oci:$IMAGE/oci:latest printed no image id"
 
 bare=$work/bare
-mkdir -p "$bare/root"
+mkdir -p "$bare" "$rt/bare"
 cp -a "$IMAGE/rootfs" "$bare/rootfs"
 jq '.process.args = ["/bin/true"] | .process.terminal = false' \
     "$IMAGE/config.json" >"$bare/config.json"
@@ -165,8 +171,8 @@ q() { printf '%q' "$1"; }
 cmd_hoist="$(q "$HOIST") --dir $(q "$store") run --net none busybox --exec /bin/true"
 cmd_podman=$(printf '%q ' "${podman_[@]}")
 cmd_podman+="run --rm --network none --cgroup-parent /$cgparent $pimage true"
-cmd_bare="$(q "$RUNTIME") --root $(q "$bare/root") run --bundle $(q "$bare") hoist-bench-bare"
-cmd_bare+=" && $(q "$RUNTIME") --root $(q "$bare/root") delete -f hoist-bench-bare"
+cmd_bare="$(q "$RUNTIME") --root $(q "$rt/bare") run --bundle $(q "$bare") hoist-bench-bare"
+cmd_bare+=" && $(q "$RUNTIME") --root $(q "$rt/bare") delete -f hoist-bench-bare"
 cmd_gc="$(q "$HOIST") --dir $(q "$store") gc --grace-period 0s"
 
 # Each must work, and print from inside, before it is timed.
