@@ -59,46 +59,42 @@ fn is_executable(p: &Path) -> bool {
 
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
-/// Puts /run/hoist, where every pod's stage1 keeps its state, on a tmpfs where it is
-/// not on one: /run is a tmpfs on any systemd host, but these VMs keep it on the root
-/// ext4, where each of the stage1's dozen file operations a pod can wait for the
-/// writeback under way (hundreds of microseconds each), and where a reboot would leave
-/// stale state. Only an empty /run/hoist (a stale cache aside) gets the tmpfs, so that
-/// no running pod's state is hidden; concurrent callers serialise on a flock of the
-/// directory underneath. Best effort: where mounting is refused, nothing changes.
-pub fn stage1_roots_on_tmpfs() {
-    let root = Path::new(super::STAGE1_ROOT);
-    let open = || std::fs::File::open(root);
-    let on_tmpfs = |f: &File| {
-        use std::os::fd::AsFd;
-        sys::fs_type(f.as_fd()).is_ok_and(|t| t == TMPFS_MAGIC)
-    };
-    if open().is_ok_and(|f| on_tmpfs(&f)) {
-        return;
-    }
-    if std::fs::create_dir_all(root).is_err() {
-        return;
-    }
-    let Ok(under) = open() else { return };
+/// Makes `root` (a pod's stage1 root, `/run/hoist/<uuid>`), first putting /run/hoist on
+/// a tmpfs where it is not on one: /run is a tmpfs on any systemd host, but these VMs
+/// keep it on the root ext4, where each of the stage1's dozen file operations a pod can
+/// wait for the writeback under way (hundreds of microseconds each), and where a reboot
+/// would leave stale state. Only an empty /run/hoist (a stale cache aside) gets the
+/// tmpfs, so that no pod's state is hidden; every hoist makes its pod's directory there
+/// under the same flock of the directory underneath, so none can appear between the
+/// look and the mount. Mounting is best effort: where it is refused, nothing changes.
+pub fn make_root(root: &Path) -> Result<(), PodError> {
     use std::os::fd::AsFd;
-    if !matches!(sys::flock(under.as_fd(), true, true), Ok(true)) {
-        return;
+    let top = Path::new(super::STAGE1_ROOT);
+    let on_tmpfs =
+        || File::open(top).is_ok_and(|f| sys::fs_type(f.as_fd()).is_ok_and(|t| t == TMPFS_MAGIC));
+    let make =
+        || std::fs::create_dir_all(root).map_err(io_err(format!("create `{}`", root.display())));
+    if on_tmpfs() {
+        return make();
     }
+    std::fs::create_dir_all(top).map_err(io_err(format!("create `{}`", top.display())))?;
+    let under = File::open(top).map_err(io_err(format!("open `{}`", top.display())))?;
+    sys::flock(under.as_fd(), true, true).map_err(io_err(format!("lock `{}`", top.display())))?;
     // Another hoist may have mounted it while we waited.
-    if open().is_ok_and(|f| on_tmpfs(&f)) {
-        return;
+    if !on_tmpfs() {
+        let empty = std::fs::read_dir(top)
+            .is_ok_and(|mut entries| entries.all(|e| e.is_ok_and(|e| e.file_name() == ".cache")));
+        if empty {
+            let _ = sys::mount(
+                Some("hoist-stage1".as_ref()),
+                top,
+                Some("tmpfs"),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                Some("mode=0700"),
+            );
+        }
     }
-    let empty = std::fs::read_dir(root)
-        .is_ok_and(|mut entries| entries.all(|e| e.is_ok_and(|e| e.file_name() == ".cache")));
-    if empty {
-        let _ = sys::mount(
-            Some("hoist-stage1".as_ref()),
-            root,
-            Some("tmpfs"),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            Some("mode=0700"),
-        );
-    }
+    make()
 }
 
 /// Reads every datagram waiting on a non-blocking notify socket (fds passed with them,

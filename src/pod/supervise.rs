@@ -91,7 +91,6 @@ pub fn run(
     ])
     .map_err(io_err("block signals"))?;
     sys::set_child_subreaper().map_err(io_err("become a child subreaper"))?;
-    super::stage1::stage1_roots_on_tmpfs();
     let stage1 = Stage1::new(manifest.stage1.clone(), &pod);
 
     let (mut apps, notify) = match setup(&pod, &manifest, opts, &stage1, early) {
@@ -169,6 +168,7 @@ fn setup(
     let flags = &m.flags;
     let host = hostname(m);
     let with_net = wants_netns(&flags.net);
+    super::stage1::make_root(&pod.stage1_root())?;
     let rt = pod.rt_dir();
     mount_rt(&rt)?;
     // The namespaces are made on their own thread while the rest is set up here.
