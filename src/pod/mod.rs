@@ -21,6 +21,7 @@
 //!     etc/{hosts,resolv.conf,hostname}
 //!     shm/                      the pod's /dev/shm (a tmpfs)
 //!     apps/<name>/{config.json,rootfs,pid}   the stage1's bundle (rootfs: the overlay)
+//!     started                   once the apps run
 //!   net/<network>.json          CNI results, for DEL
 //!   volumes/<name>/             named volumes
 //!   stage1.log                  the stage1's JSON log (its --root is /run/hoist/<uuid>)
@@ -108,6 +109,10 @@ pub fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PodError {
     let what = what.into();
     move |source| PodError::Io { what, source }
 }
+
+/// The marker a supervisor leaves once its pod's apps run, in the pod's run-time tmpfs
+/// (it matters only while the supervisor lives), relative to the pod directory.
+pub const STARTED: &str = "rt/started";
 
 /// Where pods' stage1 state roots live.
 pub const STAGE1_ROOT: &str = "/run/hoist";

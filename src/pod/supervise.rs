@@ -103,7 +103,7 @@ pub fn run(
     };
     let pending = wait_ready(&pod, &signals, &mut apps, &notify)?;
     drop(notify);
-    let _ = std::fs::write(pod.dir.join("started"), b"");
+    let _ = std::fs::write(pod.dir.join(super::STARTED), b"");
     // The supervisor now idles for the pod's life: a detached one gives back the code
     // pages of setup at once; a foreground one once its pod has run for a while, so that
     // a short pod does not fault them back in for its teardown.

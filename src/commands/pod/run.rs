@@ -177,7 +177,10 @@ fn detach(ctx: &Ctx, pod: Pod) -> Result<ExitCode> {
             remove_failed(&pods, &pod.uuid);
             bail!("run pod {}: {why}", pod.uuid);
         }
-        let started = pods.state_dir(State::Run).join(&pod.uuid).join("started");
+        let started = pods
+            .state_dir(State::Run)
+            .join(&pod.uuid)
+            .join(crate::pod::STARTED);
         if started.exists() {
             break;
         }
