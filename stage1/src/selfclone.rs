@@ -212,34 +212,8 @@ fn procfs_mounted_under(mountinfo: &str, dir: &Path) -> bool {
             && left
                 .split(' ')
                 .nth(4)
-                .is_some_and(|mp| Path::new(&unescape_mountinfo(mp)).starts_with(dir))
+                .is_some_and(|mp| Path::new(&crate::cgroups::unescape(mp)).starts_with(dir))
     })
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space and the like).
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(d) => {
-                out.push(
-                    d.iter()
-                        .fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')),
-                );
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl View {
@@ -472,9 +446,7 @@ mod tests {
     }
 
     #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape_mountinfo("/a\\040b/c"), "/a b/c");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    fn procfs_found_under_escaped_mount_points() {
         let info = "22 1 0:5 / /srv/my\\040proc rw - proc proc rw\n";
         assert!(procfs_mounted_under(info, Path::new("/srv")));
         assert!(!procfs_mounted_under(info, Path::new("/opt")));

@@ -78,6 +78,24 @@ impl Joiner {
         Ok(())
     }
 
+    /// clone3 with `flags`, the child born in our v2 cgroup where the kernel takes
+    /// CLONE_INTO_CGROUP; `true` with the parent's result when it did not, and the v2
+    /// cgroup is still to be joined by pid ([`Joiner::join_v2`]).
+    ///
+    /// # Safety
+    /// As for `sys::clone3`: the caller is single-threaded.
+    pub unsafe fn clone3(&self, flags: u64) -> std::io::Result<(sys::Forked, bool)> {
+        let into = self.clone_into();
+        // SAFETY: the caller's contract.
+        match unsafe { sys::clone3_into(flags, into) } {
+            Ok(f) => Ok((f, false)),
+            // Refused (an old kernel, or the cgroup's own rules): the pid is written.
+            // SAFETY: as above.
+            Err(_) if into.is_some() => unsafe { sys::clone3(flags) }.map(|f| (f, true)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// When clone3 could not take CLONE_INTO_CGROUP: moves `pid` into the v2 cgroup.
     pub fn join_v2(&self, pid: libc::pid_t) -> Result<(), CgroupError> {
         match &self.v2 {

@@ -124,23 +124,31 @@ pub fn hierarchies_from(mountinfo: &str) -> Vec<Hierarchy> {
     out
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// Undoes mountinfo's octal escapes (space, tab, newline and backslash as `\ooo`),
+/// byte by byte, so that a path in any encoding comes back as it was.
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(char::from(v));
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
                 i += 4;
-                continue;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
             }
         }
-        out.push(char::from(b[i]));
-        i += 1;
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The host's hierarchies, read from /proc/self/mountinfo.
@@ -463,6 +471,7 @@ mod tests {
     #[test]
     fn unescapes_octal() {
         assert_eq!(unescape("/a\\040b"), "/a b");
+        assert_eq!(unescape("/a\\040b/c"), "/a b/c");
         assert_eq!(unescape("/plain"), "/plain");
     }
 }

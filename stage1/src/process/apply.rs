@@ -138,6 +138,14 @@ pub fn prepare(
     })
 }
 
+/// Answers, before a fork, what the child asks later: it then needs neither /proc
+/// (no longer ours once it left our root) nor dozens of syscalls (see
+/// `sys::ignored_signals`, `caps::last_cap`).
+pub fn answer_before_fork() {
+    caps::last_cap();
+    sys::ignored_signals();
+}
+
 /// The home directory of `uid` in the container's /etc/passwd (read after pivot_root).
 fn home_of(uid: u32) -> String {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();

@@ -89,20 +89,12 @@ pub fn enter(a: &EnterArgs<'_>) -> Result<libc::pid_t, EnterError> {
     let console = super::console::connect(a.process.terminal, None, a.console_socket)
         .map_err(|e| EnterError::Child(logging::chain(&e)))?;
     let (psock, csock) = sys::seqpacket_pair().map_err(io("create sync socket"))?;
-    // Answered here, before the process leaves our root (see sys::ignored_signals).
-    crate::process::caps::last_cap();
-    sys::ignored_signals();
+    apply::answer_before_fork();
     // Born in the v2 cgroup, moving itself into the v1 ones (see cgroups::Joiner).
     let joiner = cgroups::Joiner::open(a.cgroup_paths)?;
-    let into = joiner.clone_into();
     // SAFETY: stage1 is single-threaded.
-    let mut forked = unsafe { sys::clone3_into(0, into) };
-    let v2_by_pid = into.is_some() && forked.is_err();
-    if v2_by_pid {
-        // SAFETY: as above.
-        forked = unsafe { sys::clone3(0) };
-    }
-    match forked.map_err(io("fork the exec process"))? {
+    let (forked, v2_by_pid) = unsafe { joiner.clone3(0) }.map_err(io("fork the exec process"))?;
+    match forked {
         sys::Forked::Child => {
             drop(psock);
             let err = match joiner.join_self() {

@@ -100,25 +100,22 @@ pub fn launch(a: &LaunchArgs<'_>) -> Result<libc::pid_t, LaunchError> {
         extra_env.push("LISTEN_PID=1".to_string());
         preserve += n;
     }
-    // Answered once here, so that the init needs neither /proc nor dozens of syscalls.
-    crate::process::caps::last_cap();
-    sys::ignored_signals();
+    super::apply::answer_before_fork();
     let (psock, csock) = sys::seqpacket_pair().map_err(io("create sync socket"))?;
     // Opened before any writer exists, so poll in the init reports nothing until start.
     let fifo = sys::openat(None, a.fifo, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(io(format!("open `{}`", a.fifo.display())))?;
     namespaces::enter_in_parent(&plan, a.spec)?;
 
-    let into = a.cgroups.and_then(cgroups::Joiner::clone_into);
     // SAFETY: stage1 is single-threaded (no thread is ever started).
-    let mut forked = unsafe { sys::clone3_into(plan.clone_flags, into) };
-    let v2_by_pid = into.is_some() && forked.is_err();
-    if v2_by_pid {
-        // No CLONE_INTO_CGROUP here (or the cgroup refused it): the pid is written.
-        // SAFETY: as above.
-        forked = unsafe { sys::clone3(plan.clone_flags) };
-    }
-    match forked.map_err(io("clone3 the container init"))? {
+    let forked = unsafe {
+        match a.cgroups {
+            Some(j) => j.clone3(plan.clone_flags),
+            None => sys::clone3(plan.clone_flags).map(|f| (f, false)),
+        }
+    };
+    let (forked, v2_by_pid) = forked.map_err(io("clone3 the container init"))?;
+    match forked {
         sys::Forked::Child => {
             drop(psock);
             for fd in a.close_in_init {
