@@ -239,7 +239,7 @@ kib() {
 }
 : >"$work/sup.kib"
 for uuid in "${uuids[@]}"; do
-    pid=$(cat "$store/pods/run/$uuid/supervisor")
+    pid=$(cat "$store/pods/run/$uuid/rt/supervisor")
     grep -q supervise "/proc/$pid/cmdline" || die "pid $pid of pod $uuid is not a hoist supervisor"
     kib "$pid" >>"$work/sup.kib"
 done

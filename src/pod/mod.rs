@@ -14,19 +14,23 @@
 //!                               by the supervisor), else dead
 //! pods/exited-garbage/<uuid>/   ended and torn down; `rm` or `gc` removes it
 //!   pod.json                    the manifest (`cat-manifest`)
-//!   supervisor                  the supervisor's pid
 //!   rt/                         while the pod runs, a tmpfs of its run-time files
 //!                               (one unmount takes it and all mounted in it):
+//!     supervisor                the supervisor's pid
 //!     ns/{net,ipc,uts}          the shared namespaces (nsfs bind mounts)
 //!     etc/{hosts,resolv.conf,hostname}
 //!     shm/                      the pod's /dev/shm (a tmpfs)
-//!     apps/<name>/{config.json,rootfs,pid}   the stage1's bundle (rootfs: the overlay)
+//!     apps/<name>/{config.json,rootfs,pid,exit}   the stage1's bundle (rootfs: the
+//!                               overlay) and the app's exit status once it ended
 //!     started                   once the apps run
 //!   net/<network>.json          CNI results, for DEL
 //!   volumes/<name>/             named volumes
-//!   stage1.log                  the stage1's JSON log (its --root is /run/hoist/<uuid>)
-//!   apps/<name>/{upper,work,exit}   the overlay's upper and work dirs (with
-//!                               --no-overlay: `rootfs`, the copy), the exit status
+//!   apps/<name>/{upper,work}    the overlay's upper and work dirs (with
+//!                               --no-overlay: `rootfs`, the copy)
+//!   exited                      when the pod ended, and each app's exit status
+//!   stage1.log                  what the stage1 logged, if it logged anything (its
+//!                               --root is /run/hoist/<uuid>, its --log
+//!                               /run/hoist/<uuid>.log while the pod runs)
 //!   log                         stdout and stderr of a detached pod's apps
 //!   error                       why a pod failed to start, if it did
 //! ```
@@ -113,6 +117,9 @@ pub fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PodError {
 /// The marker a supervisor leaves once its pod's apps run, in the pod's run-time tmpfs
 /// (it matters only while the supervisor lives), relative to the pod directory.
 pub const STARTED: &str = "rt/started";
+
+/// The supervisor's pid, in the pod's run-time tmpfs (read only while it lives).
+pub const SUPERVISOR: &str = "rt/supervisor";
 
 /// Where pods' stage1 state roots live.
 pub const STAGE1_ROOT: &str = "/run/hoist";
@@ -216,13 +223,17 @@ impl Pods {
         }
     }
 
-    /// Marks a torn-down pod as ended (`exited` holds when, for gc's grace period) and
-    /// moves it to `exited-garbage`.
-    pub fn retire(&self, pod: &mut Pod) -> Result<(), PodError> {
-        write_atomic(
-            &pod.dir.join("exited"),
-            format!("{}\n", crate::time::now_rfc3339()).as_bytes(),
-        )?;
+    /// Marks a torn-down pod as ended and moves it to `exited-garbage`. `exited` holds
+    /// when (its first line; its mtime is gc's grace period) and the exit status of
+    /// each app that recorded one (`NAME STATUS` lines): one file on disk for the
+    /// pod's end. Until the rename the pod is a dead one in `run/`, which gc retires.
+    pub fn retire(&self, pod: &mut Pod, exits: &[(String, i32)]) -> Result<(), PodError> {
+        let mut text = format!("{}\n", crate::time::now_rfc3339());
+        for (app, status) in exits {
+            text.push_str(&format!("{app} {status}\n"));
+        }
+        let path = pod.dir.join("exited");
+        std::fs::write(&path, text).map_err(io_err(format!("write `{}`", path.display())))?;
         self.move_to(pod, State::Exited)
     }
 
@@ -290,6 +301,13 @@ impl Pod {
         Path::new(STAGE1_ROOT).join(&self.uuid)
     }
 
+    /// The stage1's `--log` while the pod runs, `/run/hoist/<uuid>.log` (beside its
+    /// root, where no container ID can clash with it); teardown keeps it as the pod's
+    /// `stage1.log` if anything was logged.
+    pub fn stage1_log(&self) -> PathBuf {
+        Path::new(STAGE1_ROOT).join(format!("{}.log", self.uuid))
+    }
+
     /// Takes the pod's lock, a flock of its directory (it holds across the renames
     /// from state to state): exclusively, waiting or not. `Ok(None)` when `wait` is
     /// false and someone holds it.
@@ -306,16 +324,45 @@ impl Pod {
         !matches!(self.lock(false), Ok(Some(_)))
     }
 
-    /// The exit status each app recorded, in manifest order (`None`: not recorded).
+    /// Where the supervisor records `app`'s exit status while the pod runs (in the
+    /// run-time tmpfs; `retire` keeps them all in `exited`).
+    pub fn exit_path(&self, app: &str) -> PathBuf {
+        self.bundle_dir(app).join("exit")
+    }
+
+    /// The exit status `app` recorded (`None`: not recorded): from `exited` once the
+    /// pod has ended, else from the run-time files.
     pub fn exit_status(&self, app: &str) -> Option<i32> {
-        std::fs::read_to_string(self.app_dir(app).join("exit"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
+        let ended = std::fs::read_to_string(self.dir.join("exited")).ok();
+        let recorded = ended.as_deref().and_then(|text| {
+            text.lines().skip(1).find_map(|l| {
+                let (name, status) = l.split_once(' ')?;
+                (name == app).then(|| status.trim().parse().ok())?
+            })
+        });
+        let read = |p: PathBuf| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+        };
+        // Pods that ended before `exited` held the statuses kept them in `apps/`.
+        recorded
+            .or_else(|| read(self.exit_path(app)))
+            .or_else(|| read(self.app_dir(app).join("exit")))
+    }
+
+    /// The exit statuses recorded so far, in manifest order (for `retire`).
+    pub fn recorded_exits(&self, manifest: &PodManifest) -> Vec<(String, i32)> {
+        manifest
+            .apps
+            .iter()
+            .filter_map(|a| Some((a.name.clone(), self.exit_status(&a.name)?)))
+            .collect()
     }
 
     /// The supervisor's pid, if recorded.
     pub fn supervisor_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join("supervisor"))
+        std::fs::read_to_string(self.dir.join(SUPERVISOR))
             .ok()
             .and_then(|s| s.trim().parse().ok())
     }
@@ -365,6 +412,37 @@ mod tests {
         assert_eq!(&u[14..15], "4");
         assert_ne!(u, new_uuid().unwrap());
         assert!(!valid_uuid("x") && !valid_uuid(&u.replace('-', "x")));
+    }
+
+    #[test]
+    fn exit_statuses_from_run_time_files_then_exited() {
+        let d = tempfile::tempdir().unwrap();
+        let pods = Pods::open(d.path()).unwrap();
+        let uuid = "0a1b2c3d-0000-4000-8000-000000000003";
+        let mut pod = Pod {
+            uuid: uuid.into(),
+            state: State::Run,
+            dir: pods.state_dir(State::Run).join(uuid),
+        };
+        std::fs::create_dir_all(pod.bundle_dir("web")).unwrap();
+        std::fs::create_dir_all(pod.app_dir("old")).unwrap();
+        std::fs::write(pod.exit_path("web"), "3\n").unwrap();
+        std::fs::write(pod.app_dir("old").join("exit"), "9\n").unwrap();
+        assert_eq!(pod.exit_status("web"), Some(3));
+        assert_eq!(pod.exit_status("db"), None);
+        assert_eq!(pod.exit_status("old"), Some(9), "a pod of an older hoist");
+        pods.retire(&mut pod, &[("web".into(), 3), ("db".into(), 137)])
+            .unwrap();
+        assert_eq!(pod.state, State::Exited);
+        std::fs::remove_dir_all(pod.rt_dir()).unwrap();
+        assert_eq!(pod.exit_status("web"), Some(3));
+        assert_eq!(pod.exit_status("db"), Some(137));
+        assert_eq!(pod.exit_status("we"), None);
+        let exited = std::fs::read_to_string(pod.dir.join("exited")).unwrap();
+        assert_eq!(
+            exited.lines().skip(1).collect::<Vec<_>>(),
+            ["web 3", "db 137"]
+        );
     }
 
     #[test]

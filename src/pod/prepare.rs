@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::args::{AppFlags, PodFlags};
 use super::manifest::{default_app_name, valid_name, App, ImageConfig};
-use super::{io_err, new_uuid, write_atomic, Pod, PodError, PodManifest, Pods, State};
+use super::{io_err, new_uuid, Pod, PodError, PodManifest, Pods, State};
 use crate::image::store::Image;
 use crate::net::{cni, ports, NetError};
 
@@ -143,7 +143,9 @@ pub fn prepare(
             what: "write the pod manifest".into(),
             source: std::io::Error::other(e),
         })?;
-        write_atomic(&pod.manifest_path(), &text)?;
+        // The embryo directory is the pod's alone until the rename: no temp file.
+        let path = pod.manifest_path();
+        std::fs::write(&path, &text).map_err(io_err(format!("write `{}`", path.display())))?;
         pods.move_to(&mut pod, State::Prepared)
     })();
     if let Err(e) = made {

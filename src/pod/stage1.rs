@@ -139,7 +139,7 @@ impl Stage1 {
         Stage1 {
             bin,
             root: pod.stage1_root(),
-            log: pod.dir.join("stage1.log"),
+            log: pod.stage1_log(),
         }
     }
 

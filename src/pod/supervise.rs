@@ -78,10 +78,6 @@ pub fn run(
     }
     let manifest = pod.manifest()?;
     pods.move_to(&mut pod, State::Run)?;
-    write_atomic(
-        &pod.dir.join("supervisor"),
-        format!("{}\n", std::process::id()).as_bytes(),
-    )?;
     let signals = SignalSet::block(&[
         libc::SIGCHLD,
         libc::SIGINT,
@@ -144,6 +140,7 @@ pub fn run(
 
 /// Tears the pod down and moves it to `exited-garbage`; failures go to `error`.
 fn finish(pods: &Pods, pod: &mut Pod, manifest: &PodManifest) {
+    let exits = pod.recorded_exits(manifest);
     let errors = teardown(pod, manifest);
     if !errors.is_empty() {
         let _ = std::fs::write(pod.dir.join("teardown-errors"), errors.join("\n") + "\n");
@@ -151,7 +148,7 @@ fn finish(pods: &Pods, pod: &mut Pod, manifest: &PodManifest) {
             eprintln!("hoist: tear down pod {}: {e}", pod.uuid);
         }
     }
-    if let Err(e) = pods.retire(pod) {
+    if let Err(e) = pods.retire(pod, &exits) {
         eprintln!("hoist: {e}");
     }
 }
@@ -171,6 +168,10 @@ fn setup(
     super::stage1::make_root(&pod.stage1_root())?;
     let rt = pod.rt_dir();
     mount_rt(&rt)?;
+    write_atomic(
+        &pod.dir.join(super::SUPERVISOR),
+        format!("{}\n", std::process::id()).as_bytes(),
+    )?;
     // The namespaces are made on their own thread while the rest is set up here.
     let pending = match early {
         Some(maker) if maker.with_net() == with_net => maker.bind(&rt, &host)?,
@@ -345,10 +346,7 @@ fn reap(pod: &Pod, apps: &mut [Running]) -> Result<(), PodError> {
     while let Some((pid, exit)) = sys::reap_any().map_err(io_err("wait for the apps"))? {
         if let Some(a) = apps.iter_mut().find(|a| a.pid == pid && a.exit.is_none()) {
             a.exit = Some(exit);
-            let _ = std::fs::write(
-                pod.app_dir(&a.name).join("exit"),
-                format!("{}\n", exit.status()),
-            );
+            let _ = std::fs::write(pod.exit_path(&a.name), format!("{}\n", exit.status()));
         }
     }
     Ok(())

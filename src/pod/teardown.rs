@@ -47,7 +47,31 @@ pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
             errors.push(format!("remove `{}`: {e}", root.display()));
         }
     }
+    errors.extend(keep_stage1_log(pod));
     errors
+}
+
+/// Moves what the stage1 logged (if anything: a pod that ran well usually has an empty
+/// log) from the run-time file to the pod's `stage1.log`.
+fn keep_stage1_log(pod: &Pod) -> Option<String> {
+    let log = pod.stage1_log();
+    let kept = pod.dir.join("stage1.log");
+    let copied = match std::fs::metadata(&log) {
+        Ok(m) if m.len() > 0 => std::fs::copy(&log, &kept).map(drop),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = copied {
+        return Some(format!(
+            "keep `{}` as `{}`: {e}",
+            log.display(),
+            kept.display()
+        ));
+    }
+    std::fs::remove_file(&log)
+        .err()
+        .map(|e| format!("remove `{}`: {e}", log.display()))
 }
 
 /// CNI DEL for each attachment recorded under `net/`, newest first; a record is
@@ -173,6 +197,28 @@ pub fn remove_dir(pod: &Pod) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stage1_log_kept_only_when_something_was_logged() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(super::super::STAGE1_ROOT).unwrap();
+        for (text, kept) in [
+            ("{\"level\":\"warning\",\"msg\":\"m\"}\n", true),
+            ("", false),
+        ] {
+            let pod = Pod {
+                uuid: crate::pod::new_uuid().unwrap(),
+                state: crate::pod::State::Exited,
+                dir: d.path().join(kept.to_string()),
+            };
+            std::fs::create_dir(&pod.dir).unwrap();
+            std::fs::write(pod.stage1_log(), text).unwrap();
+            assert_eq!(keep_stage1_log(&pod), None);
+            assert!(!pod.stage1_log().exists(), "the run-time log is removed");
+            let copy = std::fs::read_to_string(pod.dir.join("stage1.log")).ok();
+            assert_eq!(copy.as_deref(), kept.then_some(text));
+        }
+    }
 
     #[test]
     fn mountinfo_escapes() {

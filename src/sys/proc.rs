@@ -1,5 +1,5 @@
 //! Processes, namespaces and mounts for pods: `flock`, `mount`/`umount2`, `unshare`,
-//! `sethostname`, bringing loopback up, the child-subreaper flag, `kill`, `waitpid`,
+//! `setns`, `sethostname`, bringing loopback up, the child-subreaper flag, `kill`, `waitpid`,
 //! blocking signals and waiting for them (`sigtimedwait`), `setsid`.
 
 use std::ffi::OsStr;
@@ -72,6 +72,13 @@ pub fn umount_detach(target: &Path) -> io::Result<bool> {
 pub fn unshare(flags: libc::c_int) -> io::Result<()> {
     // SAFETY: unshare takes flags only.
     cvt(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// `setns(2)` of the calling thread into the namespace `fd` refers to (`nstype`: one
+/// CLONE_NEW* flag, checked by the kernel against what `fd` is).
+pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: setns takes an fd we borrow for the call and a flag.
+    cvt(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
 }
 
 /// `sethostname(2)` in the calling thread's UTS namespace.

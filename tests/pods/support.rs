@@ -185,6 +185,8 @@ impl Env {
         );
         let root = Path::new("/run/hoist").join(uuid);
         assert!(!root.exists(), "stage1 state left: {}", root.display());
+        let log = Path::new("/run/hoist").join(format!("{uuid}.log"));
+        assert!(!log.exists(), "stage1 log left: {}", log.display());
         let procs = run::processes_mentioning(uuid);
         assert!(procs.is_empty(), "processes of pod {uuid} left: {procs:?}");
     }

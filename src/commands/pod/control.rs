@@ -53,11 +53,12 @@ fn reap_dead(pods: &Pods, pod: &mut Pod) -> Result<bool> {
         return Ok(false);
     };
     let m = pod.manifest()?;
+    let exits = pod.recorded_exits(&m);
     let errors = teardown(pod, &m);
     if !errors.is_empty() {
         bail!("tear down pod {}: {}", pod.uuid, errors.join("; "));
     }
-    pods.retire(pod)?;
+    pods.retire(pod, &exits)?;
     Ok(true)
 }
 
@@ -82,9 +83,7 @@ pub fn stop(args: &StopArgs, ctx: &Ctx) -> Result<ExitCode> {
             s => bail!("pod {} is {s}: not running", pod.uuid),
         }
         let m = pod.manifest()?;
-        let pid = pod
-            .supervisor_pid()
-            .context("the pod's supervisor pid is not recorded")?;
+        let pid = supervisor_of(&pod)?;
         let sig = if args.force {
             libc::SIGUSR1
         } else {
@@ -113,6 +112,22 @@ pub fn stop(args: &StopArgs, ctx: &Ctx) -> Result<ExitCode> {
         println!("{}", pod.uuid);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The pid of a live pod's supervisor. A supervisor records it once the pod's
+/// run-time tmpfs is mounted, just after taking the lock: a pod caught in between is
+/// given a moment.
+fn supervisor_of(pod: &Pod) -> Result<i32> {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(pid) = pod.supervisor_pid() {
+            return Ok(pid);
+        }
+        if !pod.locked() || Instant::now() >= until {
+            bail!("the supervisor pid of pod {} is not recorded", pod.uuid);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 pub fn rm(args: &RmArgs, ctx: &Ctx) -> Result<ExitCode> {
