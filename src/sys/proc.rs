@@ -108,6 +108,14 @@ pub fn loopback_up() -> io::Result<()> {
     cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
 
+/// Puts the calling thread under SCHED_IDLE: it runs only on a CPU with nothing else
+/// to do.
+pub fn sched_idle() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param alive for the call; pid 0 is this thread.
+    cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) }).map(drop)
+}
+
 /// Makes this process a child subreaper: orphans below it are reparented to it (the
 /// container inits a runtime's `create` leaves behind).
 pub fn set_child_subreaper() -> io::Result<()> {
@@ -220,7 +228,10 @@ pub fn setsid() -> io::Result<()> {
 
 /// Makes `cmd`'s child start with no signal blocked. The supervisor blocks the
 /// signals it waits for, and a blocked mask survives fork and exec: without this the
-/// stage1, and through it the apps, would start with SIGTERM blocked.
+/// stage1, and through it the apps, would start with SIGTERM blocked. std resets the
+/// mask too, but a pre_exec hook also keeps std off posix_spawn, whose glibc child
+/// leaves glibc's internal signal 32 ignored (seen: a runc stage1's apps then started
+/// with it ignored and SIGUSR1 blocked).
 pub fn unblock_signals_on_exec(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec, where only
