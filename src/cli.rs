@@ -26,6 +26,15 @@ pub use trust::TrustArgs;
     disable_version_flag = true
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The options every command takes.
+#[derive(Args, Debug)]
+pub struct Global {
     /// Where images (an OCI layout), unpacked layers and pods live.
     #[arg(long, global = true, default_value = DEFAULT_DIR)]
     pub dir: PathBuf,
@@ -44,8 +53,86 @@ pub struct Cli {
     pub version: bool,
     #[command(flatten)]
     pub registry: RegistryFlags,
-    #[command(subcommand)]
-    pub command: Option<Command>,
+}
+
+/// The global options that take a value (for finding the command's name).
+const GLOBAL_VALUED: &[&str] = &[
+    "--dir",
+    "--net-dir",
+    "--signature-policy",
+    "--registries.d",
+    "--insecure-registry",
+    "--registries-conf",
+    "--certs-dir",
+    "--authfile",
+];
+
+/// Parses hoist's arguments. clap builds the whole command tree (every command's
+/// arguments, the globals propagated into each) before it looks at them, which cost
+/// more than half of what `hoist run` computes before its pod starts; so a call naming
+/// one of the commands below (and not asking for help) is parsed against the globals
+/// and that command alone. Everything else, and any error, gets the full tree.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    parse_from(&args)
+}
+
+fn parse_from(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let Some(sub) = command_named(args).and_then(single_command) else {
+        return Cli::try_parse_from(args);
+    };
+    let tree = Global::augment_args(clap::Command::new("hoist").disable_version_flag(true))
+        .subcommand(sub);
+    match tree.try_get_matches_from(args) {
+        Ok(m) => Ok(Cli {
+            global: Global::from_arg_matches(&m)?,
+            command: Some(Command::from_arg_matches(&m)?),
+        }),
+        // The full tree's message (its usage line names every command).
+        Err(_) => Cli::command()
+            .try_get_matches_from(args)
+            .and_then(|m| Cli::from_arg_matches(&m)),
+    }
+}
+
+/// The command's name in `args`: the first argument that is neither an option nor an
+/// option's value. `None` when help is asked for anywhere.
+fn command_named(args: &[std::ffi::OsString]) -> Option<&str> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return None;
+    }
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_str()?;
+        if GLOBAL_VALUED.contains(&a) {
+            it.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
+/// The tree of one of the commands pods use most, as `Command`'s derive builds it (its
+/// help text aside).
+fn single_command(name: &str) -> Option<clap::Command> {
+    fn tree<A: Args>(name: &'static str) -> clap::Command {
+        A::augment_args(clap::Command::new(name))
+    }
+    Some(match name {
+        "run" => tree::<RunWords>("run"),
+        "prepare" => tree::<RunWords>("prepare"),
+        "run-prepared" => tree::<PodArg>("run-prepared"),
+        "supervise" => tree::<SuperviseArgs>("supervise"),
+        "list" => tree::<PodListArgs>("list"),
+        "status" => tree::<StatusArgs>("status"),
+        "stop" => tree::<StopArgs>("stop"),
+        "rm" => tree::<pod::RmArgs>("rm"),
+        "gc" => tree::<GcArgs>("gc"),
+        "enter" => tree::<EnterArgs>("enter"),
+        _ => return None,
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -184,6 +271,61 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    /// A command parsed against its own tree gives what the full tree gives, and every
+    /// error is the full tree's.
+    #[test]
+    fn single_command_trees_parse_as_the_full_tree() {
+        let calls: &[&[&str]] = &[
+            &["run", "--net", "none", "busybox", "--exec", "/bin/true"],
+            &["--dir", "/d", "run", "busybox", "--", "-x", "--dir", "y"],
+            &["run", "--dir", "/e", "busybox"],
+            &["--net-dir=/n", "run", "--detach", "busybox", "---", "b"],
+            &["--insecure-registry", "h:1", "prepare", "busybox"],
+            &["run-prepared", "abc"],
+            &["--dir", "/d", "supervise", "--log", "/l", "u"],
+            &["list", "--format", "json"],
+            &["status", "--wait=2s", "p"],
+            &["stop", "--force", "a", "b"],
+            &["rm", "a"],
+            &["gc", "--grace-period", "0s"],
+            &["enter", "--app", "x", "p", "--", "ls", "-l"],
+            &["--authfile", "/a", "--dir", "/d", "status", "p"],
+            // Errors: an unknown flag, a missing value, a missing operand.
+            &["stop", "--bogus", "a"],
+            &["--dir"],
+            &["status"],
+            &["run-prepared"],
+        ];
+        for call in calls {
+            let args: Vec<std::ffi::OsString> = std::iter::once("hoist")
+                .chain(call.iter().copied())
+                .map(Into::into)
+                .collect();
+            assert!(
+                command_named(&args).and_then(single_command).is_some() || call == &["--dir"],
+                "{call:?} is not parsed alone"
+            );
+            let full = Cli::try_parse_from(&args);
+            let single = parse_from(&args);
+            match (full, single) {
+                (Ok(f), Ok(s)) => assert_eq!(format!("{f:?}"), format!("{s:?}"), "{call:?}"),
+                (Err(f), Err(s)) => assert_eq!(f.to_string(), s.to_string(), "{call:?}"),
+                (f, s) => panic!("{call:?}: full tree {f:?}, single {s:?}"),
+            }
+        }
+        // Help and other commands go to the full tree.
+        for call in [&["run", "--help"][..], &["-h"], &["image", "list"], &["ls"]] {
+            let args: Vec<std::ffi::OsString> = std::iter::once("hoist")
+                .chain(call.iter().copied())
+                .map(Into::into)
+                .collect();
+            assert!(
+                command_named(&args).and_then(single_command).is_none(),
+                "{call:?}"
+            );
+        }
+    }
+
     #[test]
     fn parses() {
         Cli::command().debug_assert();
@@ -197,14 +339,14 @@ mod tests {
             "oci:/x",
         ])
         .unwrap();
-        assert_eq!(c.dir, PathBuf::from("/d"));
+        assert_eq!(c.global.dir, PathBuf::from("/d"));
         let Some(Command::Fetch(f)) = c.command else {
             panic!("fetch")
         };
         assert_eq!(f.platform.as_deref(), Some("linux/arm64"));
         let c = Cli::try_parse_from(["hoist", "image", "list", "--format", "json", "--dir", "/e"])
             .unwrap();
-        assert_eq!(c.dir, PathBuf::from("/e"));
+        assert_eq!(c.global.dir, PathBuf::from("/e"));
         assert!(matches!(
             c.command,
             Some(Command::Image(ImageCommand::List(ListArgs {
@@ -212,11 +354,16 @@ mod tests {
             })))
         ));
         assert!(Cli::try_parse_from(["hoist", "image", "rm"]).is_err());
-        assert!(Cli::try_parse_from(["hoist", "--version"]).unwrap().version);
+        assert!(
+            Cli::try_parse_from(["hoist", "--version"])
+                .unwrap()
+                .global
+                .version
+        );
         // The render destination is not the global --dir.
         let c =
             Cli::try_parse_from(["hoist", "--dir", "/s", "image", "render", "x", "/out"]).unwrap();
-        assert_eq!(c.dir, PathBuf::from("/s"));
+        assert_eq!(c.global.dir, PathBuf::from("/s"));
         let Some(Command::Image(ImageCommand::Render(r))) = c.command else {
             panic!("render")
         };
@@ -234,8 +381,8 @@ mod tests {
             "/k.gpg",
         ])
         .unwrap();
-        assert_eq!(c.signature_policy, Some(PathBuf::from("/p.json")));
-        assert_eq!(c.registries_d, Some(PathBuf::from("/r")));
+        assert_eq!(c.global.signature_policy, Some(PathBuf::from("/p.json")));
+        assert_eq!(c.global.registries_d, Some(PathBuf::from("/r")));
         assert!(matches!(
             c.command,
             Some(Command::Trust(TrustArgs { key: Some(_), .. }))

@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use hoist::cli::{Cli, Command, ImageCommand};
+use hoist::cli::{self, Command, ImageCommand};
 use hoist::commands::{self, image, pod, Ctx};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(c) => c,
         Err(e) => {
             // Usage errors exit 1 like every other bad input; --help exits 0.
@@ -17,16 +16,17 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if cli.version {
+    let g = cli.global;
+    if g.version {
         return finish(commands::version::run());
     }
     // Absolute, as pods hand these paths to the stage1 and to the detached supervisor.
     let ctx = Ctx {
-        registry: cli.registry.options(),
-        dir: std::path::absolute(&cli.dir).unwrap_or(cli.dir),
-        net_dir: std::path::absolute(&cli.net_dir).unwrap_or(cli.net_dir),
-        signature_policy: cli.signature_policy,
-        registries_d: cli.registries_d,
+        registry: g.registry.options(),
+        dir: std::path::absolute(&g.dir).unwrap_or(g.dir),
+        net_dir: std::path::absolute(&g.net_dir).unwrap_or(g.net_dir),
+        signature_policy: g.signature_policy,
+        registries_d: g.registries_d,
     };
     let Some(command) = cli.command else {
         eprintln!("hoist: no command given (see hoist --help)");

@@ -80,7 +80,7 @@ mod tests {
             "docker://127.0.0.1:5000/x",
         ])
         .unwrap();
-        let o = c.registry.options();
+        let o = c.global.registry.options();
         assert_eq!(o.insecure, ["127.0.0.1:5000", "h:1"]);
         assert_eq!(o.certs_dir.as_deref(), Some(std::path::Path::new("/c")));
         assert_eq!(o.authfile.as_deref(), Some(std::path::Path::new("/a.json")));
