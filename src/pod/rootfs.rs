@@ -50,14 +50,89 @@ pub fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<
     Ok(options)
 }
 
+/// A mount point the stage1 will bind something onto: a path in the rootfs (relative,
+/// normal components only) and whether it is a directory.
+pub type Point<'a> = (&'a str, bool);
+
+/// What the image's layers (base first) hold at `rel`: the topmost entry, or `None`
+/// when no layer has one or the topmost is a whiteout (0:0 character device). Opaque
+/// directories are not followed: an entry they hide may be reported, which only makes
+/// the caller leave a mount point to the stage1.
+fn image_entry(layers: &[PathBuf], rel: &Path) -> Option<std::fs::Metadata> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for l in layers.iter().rev() {
+        if let Ok(m) = std::fs::symlink_metadata(l.join(rel)) {
+            let whiteout = m.file_type().is_char_device() && m.rdev() == 0;
+            return (!whiteout).then_some(m);
+        }
+    }
+    None
+}
+
+/// Makes the mount points the image lacks in `dir` (on the pod's tmpfs), to be the
+/// overlay's topmost lower layer: the stage1 then finds them in place instead of
+/// creating them in the upper dir, where each costs a copy-up of its parent and a
+/// file created on disk (three /etc files in every pod). A directory made here stands
+/// in for the image's (an overlay directory takes its owner and mode from the topmost
+/// layer holding it), so it copies those. A point whose path the image already holds,
+/// or crosses anything but directories, is left to the stage1 as before (a symlink
+/// there must be resolved in the rootfs). Returns whether anything was made.
+fn mount_points(dir: &Path, layers: &[PathBuf], points: &[Point<'_>]) -> std::io::Result<bool> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let mut made = false;
+    'points: for (rel, is_dir) in points {
+        let rel = Path::new(rel);
+        if image_entry(layers, rel).is_some()
+            || !rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            continue;
+        }
+        let mut parents: Vec<(&Path, Option<std::fs::Metadata>)> = Vec::new();
+        for parent in rel
+            .ancestors()
+            .skip(1)
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            let m = image_entry(layers, parent);
+            if m.as_ref().is_some_and(|m| !m.is_dir()) {
+                continue 'points;
+            }
+            parents.push((parent, m));
+        }
+        for (parent, m) in parents.iter().rev() {
+            let p = dir.join(parent);
+            if p.exists() {
+                continue;
+            }
+            std::fs::DirBuilder::new().mode(0o755).create(&p)?;
+            if let Some(m) = m {
+                std::os::unix::fs::lchown(&p, Some(m.uid()), Some(m.gid()))?;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+            }
+        }
+        let p = dir.join(rel);
+        if *is_dir {
+            std::fs::DirBuilder::new().mode(0o755).create(&p)?;
+        } else {
+            std::fs::File::create(&p)?;
+        }
+        made = true;
+    }
+    Ok(made)
+}
+
 /// Makes the app's rootfs from `layers` and returns where it is: an overlay mounted on
-/// `bundle/rootfs` with its upper and work dirs in `app_dir`, or, when `copy` is set,
-/// a copy in `app_dir/rootfs`.
+/// `bundle/rootfs` with its upper and work dirs in `app_dir` (and the mount points
+/// `points` the image lacks in a layer of their own, `bundle/points`), or, when `copy`
+/// is set, a copy in `app_dir/rootfs`.
 pub fn mount(
     bundle: &Path,
     app_dir: &Path,
     layers: &[PathBuf],
     copy: bool,
+    points: &[Point<'_>],
 ) -> Result<PathBuf, PodError> {
     if copy {
         let rootfs = app_dir.join("rootfs");
@@ -81,6 +156,13 @@ pub fn mount(
         std::fs::create_dir_all(&empty).map_err(io_err(format!("create `{}`", empty.display())))?;
         lowers.push(empty);
     }
+    let made = bundle.join("points");
+    std::fs::create_dir_all(&made).map_err(io_err(format!("create `{}`", made.display())))?;
+    if mount_points(&made, layers, points)
+        .map_err(io_err(format!("make mount points in `{}`", made.display())))?
+    {
+        lowers.push(made);
+    }
     let options = overlay_options(&lowers, &upper, &work)?;
     sys::mount(
         Some("overlay".as_ref()),
@@ -99,6 +181,59 @@ pub fn mount(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn mount_points_the_image_lacks() {
+        let d = tempfile::tempdir().unwrap();
+        let (base, top, out) = (d.path().join("l0"), d.path().join("l1"), d.path().join("p"));
+        // base: /etc (0750, 5:6) with hosts, /lnk a symlink, /gone; top: /gone whited out.
+        std::fs::create_dir_all(base.join("etc")).unwrap();
+        std::fs::write(base.join("etc/hosts"), "x").unwrap();
+        std::fs::set_permissions(base.join("etc"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::lchown(base.join("etc"), Some(5), Some(6)).unwrap();
+        std::os::unix::fs::symlink("/etc", base.join("lnk")).unwrap();
+        std::fs::create_dir_all(base.join("gone")).unwrap();
+        std::fs::create_dir_all(&top).unwrap();
+        let wh =
+            std::ffi::CString::new(top.join("gone").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path; mknod of a 0:0 character device (a whiteout).
+        let r = unsafe { libc::mknod(wh.as_ptr(), libc::S_IFCHR | 0o600, 0) };
+        assert_eq!(r, 0);
+        std::fs::create_dir_all(&out).unwrap();
+        let layers = [base, top];
+        let points = [
+            ("etc/hosts", false),
+            ("etc/resolv.conf", false),
+            ("lnk/x", false),
+            ("gone/v", true),
+            ("data/a/b", true),
+            ("../escape", true),
+        ];
+        assert!(mount_points(&out, &layers, &points).unwrap());
+        let etc = std::fs::metadata(out.join("etc")).unwrap();
+        assert_eq!((etc.mode() & 0o7777, etc.uid(), etc.gid()), (0o750, 5, 6));
+        assert!(out.join("etc/resolv.conf").is_file());
+        assert!(!out.join("etc/hosts").exists(), "the image has it");
+        assert!(
+            !out.join("lnk").exists(),
+            "a symlink in the way is the stage1's"
+        );
+        assert!(
+            out.join("gone/v").is_dir(),
+            "a whited-out directory is absent"
+        );
+        assert_eq!(
+            std::fs::metadata(out.join("gone")).unwrap().mode() & 0o7777,
+            0o755
+        );
+        assert!(out.join("data/a/b").is_dir());
+        assert!(!d.path().join("escape").exists());
+        // Nothing to make: no layer.
+        let none = d.path().join("none");
+        std::fs::create_dir_all(&none).unwrap();
+        assert!(!mount_points(&none, &layers, &[("etc/hosts", false)]).unwrap());
+    }
 
     #[test]
     fn options() {

@@ -196,6 +196,16 @@ fn setup(
         let d = volumes.join(&v.source);
         std::fs::create_dir_all(&d).map_err(io_err(format!("create volume `{}`", d.display())))?;
     }
+    // What the stage1 binds onto the rootfs (see rootfs::mount_points).
+    let mut points: Vec<rootfs::Point<'_>> = vec![
+        ("etc/hosts", false),
+        ("etc/resolv.conf", false),
+        ("etc/hostname", false),
+    ];
+    for v in &flags.volumes {
+        let dir = v.is_named() || Path::new(&v.source).is_dir();
+        points.push((v.target.trim_start_matches('/'), dir));
+    }
     {
         let _store = opts.store.lock_shared()?;
         for app in &m.apps {
@@ -206,7 +216,7 @@ fn setup(
             for d in [&dir, &bundle] {
                 std::fs::create_dir_all(d).map_err(io_err(format!("create `{}`", d.display())))?;
             }
-            let rootfs = rootfs::mount(&bundle, &dir, &layers, flags.no_overlay)?;
+            let rootfs = rootfs::mount(&bundle, &dir, &layers, flags.no_overlay, &points)?;
             let user = user::resolve(&rootfs, &app.user)?;
             let paths = pending.paths();
             let parts = PodParts {
