@@ -177,7 +177,7 @@ fn call(
         message,
     };
     let mut cmd = Command::new(&bin);
-    crate::sys::unblock_signals_on_exec(&mut cmd);
+    crate::sys::clean_signals_on_exec(&mut cmd);
     let mut child = cmd
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")

@@ -226,27 +226,39 @@ pub fn setsid() -> io::Result<()> {
     cvt(unsafe { libc::setsid() }).map(drop)
 }
 
-/// Makes `cmd`'s child start with no signal blocked. The supervisor blocks the
-/// signals it waits for, and a blocked mask survives fork and exec: without this the
-/// stage1, and through it the apps, would start with SIGTERM blocked. std resets the
-/// mask too, but a pre_exec hook also keeps std off posix_spawn, whose glibc child
-/// leaves glibc's internal signal 32 ignored (seen: a runc stage1's apps then started
-/// with it ignored and SIGUSR1 blocked).
-pub fn unblock_signals_on_exec(cmd: &mut std::process::Command) {
+/// Makes `cmd`'s child start with no signal blocked and none ignored. The supervisor
+/// blocks the signals it waits for, and a blocked mask survives fork and exec, as do
+/// signals ignored by whoever started hoist (`nohup`, a test harness): a stage1 that
+/// passes its own state on (runc, crun) would hand both to the apps. std empties the
+/// mask itself, but its posix_spawn path also leaves glibc's internal signals ignored
+/// in the child; a pre_exec hook keeps std on the fork path.
+pub fn clean_signals_on_exec(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe calls are allowed: sigemptyset and pthread_sigmask are (the
-    // set lives on the child's stack, nothing is allocated).
+    // async-signal-safe calls are allowed: sigemptyset, pthread_sigmask and the raw
+    // rt_sigaction are (everything lives on the child's stack, nothing is allocated).
     unsafe {
         cmd.pre_exec(|| {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             let r = libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            if r == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::from_raw_os_error(r))
+            if r != 0 {
+                return Err(io::Error::from_raw_os_error(r));
             }
+            // The raw call, as libc's refuses its own real-time signals; an all-zero
+            // kernel sigaction is SIG_DFL. Handlers would go with exec anyway; the
+            // kernel refuses SIGKILL and SIGSTOP, which is harmless.
+            let dfl = [0u64; 4];
+            for sig in 1..=64 {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    dfl.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                );
+            }
+            Ok(())
         });
     }
 }
