@@ -14,25 +14,28 @@
 //!                               by the supervisor), else dead
 //! pods/exited-garbage/<uuid>/   ended and torn down; `rm` or `gc` removes it
 //!   pod.json                    the manifest (`cat-manifest`)
-//!   rt/                         while the pod runs, a tmpfs of its run-time files
-//!                               (one unmount takes it and all mounted in it):
+//!   <app>.upper, <app>.work     the overlay's upper and work dirs of each app (with
+//!                               --no-overlay: `<app>.rootfs`, the copy)
+//!   net/<network>.json          CNI results, for DEL
+//!   volumes/<name>/             named volumes
+//!   exited                      when the pod ended, and each app's exit status
+//!   stage1.log                  what the stage1 logged, if it logged anything
+//!   log                         stdout and stderr of a detached pod's apps
+//!   error                       why a pod failed to start, if it did
+//!
+//! /run/hoist/                   a tmpfs (hoist mounts one where /run is not)
+//!   <uuid>/                     the pod's stage1 --root
+//!   <uuid>.log                  the stage1's --log while the pod runs
+//!   <uuid>.rt/                  while the pod runs, a tmpfs of its run-time files (one
+//!                               unmount takes it and all mounted in it):
 //!     supervisor                the supervisor's pid
 //!     ns/{net,ipc,uts}          the shared namespaces (nsfs bind mounts)
 //!     etc/{hosts,resolv.conf,hostname}
 //!     shm/                      the pod's /dev/shm (a tmpfs)
-//!     apps/<name>/{config.json,rootfs,pid,exit}   the stage1's bundle (rootfs: the
-//!                               overlay) and the app's exit status once it ended
+//!     apps/<name>/{config.json,rootfs,points,pid,exit}   the stage1's bundle (rootfs:
+//!                               the overlay; points: a layer of mount points) and the
+//!                               app's exit status once it ended
 //!     started                   once the apps run
-//!   net/<network>.json          CNI results, for DEL
-//!   volumes/<name>/             named volumes
-//!   apps/<name>/{upper,work}    the overlay's upper and work dirs (with
-//!                               --no-overlay: `rootfs`, the copy)
-//!   exited                      when the pod ended, and each app's exit status
-//!   stage1.log                  what the stage1 logged, if it logged anything (its
-//!                               --root is /run/hoist/<uuid>, its --log
-//!                               /run/hoist/<uuid>.log while the pod runs)
-//!   log                         stdout and stderr of a detached pod's apps
-//!   error                       why a pod failed to start, if it did
 //! ```
 //!
 //! Modules: `args` (the run command line), `manifest` (pod.json, app resolution),
@@ -113,13 +116,6 @@ pub fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PodError {
     let what = what.into();
     move |source| PodError::Io { what, source }
 }
-
-/// The marker a supervisor leaves once its pod's apps run, in the pod's run-time tmpfs
-/// (it matters only while the supervisor lives), relative to the pod directory.
-pub const STARTED: &str = "rt/started";
-
-/// The supervisor's pid, in the pod's run-time tmpfs (read only while it lives).
-pub const SUPERVISOR: &str = "rt/supervisor";
 
 /// Where pods' stage1 state roots live.
 pub const STAGE1_ROOT: &str = "/run/hoist";
@@ -265,17 +261,34 @@ impl Pod {
         })
     }
 
-    /// The app's files on disk: the overlay's upper and work dirs, its exit status.
-    pub fn app_dir(&self, app: &str) -> PathBuf {
-        self.dir.join("apps").join(app)
+    /// One of the app's own entries in the pod directory, `<app>.<what>`: `upper` and
+    /// `work` (the overlay's), `rootfs` (the copy of --no-overlay), `empty` (the lower
+    /// dir of an image without layers). Flat, so that a pod makes no directory on disk
+    /// it does not need (app names never hold `/`, and `pod.json` or `net` never end in
+    /// one of these).
+    pub fn app_path(&self, app: &str, what: &str) -> PathBuf {
+        self.dir.join(format!("{app}.{what}"))
     }
 
-    /// The pod's run-time files: a tmpfs while the pod runs (see the layout above). A
-    /// pod makes about thirty files and directories; those that live only as long as
-    /// it runs go here, where making them costs no disk allocation (on these VMs' ext4
-    /// a mkdir took 20 us to 700 us, depending on the writeback under way).
+    /// The pod's run-time files while it runs: a tmpfs of its own mounted on
+    /// `/run/hoist/<uuid>.rt` (see the layout above), so that neither its files nor its
+    /// mount point are made on the store's disk. On a journal-less ext4, as on these
+    /// VMs, every inode allocated costs a scan past each inode deleted in its block
+    /// group during the last minute (ext4's `recently_deleted`): a pod's files there
+    /// took 20 us to 700 us each, depending on how many pods came and went before.
     pub fn rt_dir(&self) -> PathBuf {
-        self.dir.join("rt")
+        Path::new(STAGE1_ROOT).join(format!("{}.rt", self.uuid))
+    }
+
+    /// The marker a supervisor leaves once its pod's apps run (it matters only while
+    /// the supervisor lives).
+    pub fn started_path(&self) -> PathBuf {
+        self.rt_dir().join("started")
+    }
+
+    /// The supervisor's pid (read only while it lives).
+    pub fn supervisor_path(&self) -> PathBuf {
+        self.rt_dir().join("supervisor")
     }
 
     /// The app's OCI bundle (config.json and rootfs), in the run-time files.
@@ -348,7 +361,7 @@ impl Pod {
         // Pods that ended before `exited` held the statuses kept them in `apps/`.
         recorded
             .or_else(|| read(self.exit_path(app)))
-            .or_else(|| read(self.app_dir(app).join("exit")))
+            .or_else(|| read(self.dir.join("apps").join(app).join("exit")))
     }
 
     /// The exit statuses recorded so far, in manifest order (for `retire`).
@@ -362,7 +375,7 @@ impl Pod {
 
     /// The supervisor's pid, if recorded.
     pub fn supervisor_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join(SUPERVISOR))
+        std::fs::read_to_string(self.supervisor_path())
             .ok()
             .and_then(|s| s.trim().parse().ok())
     }
@@ -418,31 +431,37 @@ mod tests {
     fn exit_statuses_from_run_time_files_then_exited() {
         let d = tempfile::tempdir().unwrap();
         let pods = Pods::open(d.path()).unwrap();
-        let uuid = "0a1b2c3d-0000-4000-8000-000000000003";
+        let uuid = new_uuid().unwrap();
         let mut pod = Pod {
-            uuid: uuid.into(),
+            uuid: uuid.clone(),
             state: State::Run,
-            dir: pods.state_dir(State::Run).join(uuid),
+            dir: pods.state_dir(State::Run).join(&uuid),
         };
+        let old = pod.dir.join("apps/old");
         std::fs::create_dir_all(pod.bundle_dir("web")).unwrap();
-        std::fs::create_dir_all(pod.app_dir("old")).unwrap();
+        std::fs::create_dir_all(&old).unwrap();
         std::fs::write(pod.exit_path("web"), "3\n").unwrap();
-        std::fs::write(pod.app_dir("old").join("exit"), "9\n").unwrap();
-        assert_eq!(pod.exit_status("web"), Some(3));
-        assert_eq!(pod.exit_status("db"), None);
-        assert_eq!(pod.exit_status("old"), Some(9), "a pod of an older hoist");
-        pods.retire(&mut pod, &[("web".into(), 3), ("db".into(), 137)])
-            .unwrap();
-        assert_eq!(pod.state, State::Exited);
-        std::fs::remove_dir_all(pod.rt_dir()).unwrap();
-        assert_eq!(pod.exit_status("web"), Some(3));
-        assert_eq!(pod.exit_status("db"), Some(137));
-        assert_eq!(pod.exit_status("we"), None);
-        let exited = std::fs::read_to_string(pod.dir.join("exited")).unwrap();
-        assert_eq!(
-            exited.lines().skip(1).collect::<Vec<_>>(),
-            ["web 3", "db 137"]
-        );
+        std::fs::write(old.join("exit"), "9\n").unwrap();
+        let rt = pod.rt_dir();
+        let checked = std::panic::catch_unwind(move || {
+            assert_eq!(pod.exit_status("web"), Some(3));
+            assert_eq!(pod.exit_status("db"), None);
+            assert_eq!(pod.exit_status("old"), Some(9), "a pod of an older hoist");
+            pods.retire(&mut pod, &[("web".into(), 3), ("db".into(), 137)])
+                .unwrap();
+            assert_eq!(pod.state, State::Exited);
+            std::fs::remove_dir_all(pod.rt_dir()).unwrap();
+            assert_eq!(pod.exit_status("web"), Some(3));
+            assert_eq!(pod.exit_status("db"), Some(137));
+            assert_eq!(pod.exit_status("we"), None);
+            let exited = std::fs::read_to_string(pod.dir.join("exited")).unwrap();
+            assert_eq!(
+                exited.lines().skip(1).collect::<Vec<_>>(),
+                ["web 3", "db 137"]
+            );
+        });
+        let _ = std::fs::remove_dir_all(rt);
+        checked.unwrap();
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The namespaces a pod's apps share (network, IPC, UTS), made by stage0 and kept as
 //! nsfs bind mounts on `ns/net`, `ns/ipc`, `ns/uts` in the pod's run-time tmpfs
-//! (`rt/`), so that each app joins them by path and any OCI runtime can be the stage1.
+//! (`/run/hoist/<uuid>.rt`), so that each app joins them by path and any OCI runtime
+//! can be the stage1.
 //!
 //! `unshare` of these three kinds changes only the calling thread, and the namespaces
 //! outlive it through the bind mounts (`/proc/thread-self/ns/*`). They are made on a

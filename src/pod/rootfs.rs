@@ -1,12 +1,13 @@
 //! An app's root filesystem: an overlayfs over the store's unpacked layers (read-only,
-//! shared by every pod) with a per-app upper and work dir on disk (`apps/<name>/`),
+//! shared by every pod) with a per-app upper and work dir on disk (`<name>.upper`,
+//! `<name>.work` in the pod directory),
 //! mounted on the bundle's `rootfs` in the pod's run-time tmpfs; or, with
 //! `--no-overlay`, a plain copy of the flattened image (`image::render`) on disk, for
 //! file systems overlayfs cannot serve.
 
 use std::path::{Path, PathBuf};
 
-use super::{io_err, PodError};
+use super::{io_err, Pod, PodError};
 use crate::image::render;
 use crate::sys;
 
@@ -123,19 +124,21 @@ fn mount_points(dir: &Path, layers: &[PathBuf], points: &[Point<'_>]) -> std::io
     Ok(made)
 }
 
-/// Makes the app's rootfs from `layers` and returns where it is: an overlay mounted on
-/// `bundle/rootfs` with its upper and work dirs in `app_dir` (and the mount points
-/// `points` the image lacks in a layer of their own, `bundle/points`), or, when `copy`
-/// is set, a copy in `app_dir/rootfs`.
+/// Makes the rootfs of the pod's `app` from `layers` and returns where it is: an
+/// overlay mounted on the bundle's `rootfs` with its upper and work dirs in the pod
+/// directory, `<app>.upper` and `<app>.work` (and the mount points `points` the image
+/// lacks in a layer of their own, the bundle's `points`), or, when `copy` is set, a
+/// copy in `<app>.rootfs`.
 pub fn mount(
-    bundle: &Path,
-    app_dir: &Path,
+    pod: &Pod,
+    app: &str,
     layers: &[PathBuf],
     copy: bool,
     points: &[Point<'_>],
 ) -> Result<PathBuf, PodError> {
+    let bundle = pod.bundle_dir(app);
     if copy {
-        let rootfs = app_dir.join("rootfs");
+        let rootfs = pod.app_path(app, "rootfs");
         render::render(layers, &rootfs).map_err(|e| PodError::Io {
             what: format!("copy the image into `{}`", rootfs.display()),
             source: std::io::Error::other(e.to_string()),
@@ -144,9 +147,9 @@ pub fn mount(
     }
     let rootfs = bundle.join("rootfs");
     let (upper, work, empty) = (
-        app_dir.join("upper"),
-        app_dir.join("work"),
-        app_dir.join("empty"),
+        pod.app_path(app, "upper"),
+        pod.app_path(app, "work"),
+        pod.app_path(app, "empty"),
     );
     for d in [&rootfs, &upper, &work] {
         std::fs::create_dir_all(d).map_err(io_err(format!("create `{}`", d.display())))?;

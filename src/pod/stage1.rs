@@ -280,9 +280,16 @@ impl Stage1 {
     /// `delete --force ID`; a container the runtime does not know is already gone.
     pub fn delete(&self, app: &str, id: &str) -> Result<(), PodError> {
         match self.delete_start(id)? {
-            Some(child) => self.delete_wait(app, child),
+            Some(child) => self.delete_wait(app, child).map(drop),
             None => Ok(()),
         }
+    }
+
+    /// Whether a `delete` that succeeded leaves none of the container's cgroups behind:
+    /// hoist-runtime's fails unless it removed them from every hierarchy; runc and
+    /// crun may leave one where they never manage it (crun: a v1 hugetlb hierarchy).
+    pub fn removes_cgroups(&self) -> bool {
+        self.own
     }
 
     /// Starts `delete --force ID` (teardown goes on meanwhile); `None` when the runtime
@@ -303,17 +310,18 @@ impl Stage1 {
             .map_err(io_err(format!("run stage1 `{}`", self.bin.display())))
     }
 
-    /// Waits for a `delete` [`Stage1::delete_start`] started.
-    pub fn delete_wait(&self, app: &str, child: Child) -> Result<(), PodError> {
+    /// Waits for a `delete` [`Stage1::delete_start`] started: `Ok(true)` when the
+    /// runtime deleted the container, `Ok(false)` when it no longer knew it.
+    pub fn delete_wait(&self, app: &str, child: Child) -> Result<bool, PodError> {
         let out = child
             .wait_with_output()
             .map_err(io_err(format!("wait for stage1 `{}`", self.bin.display())))?;
         if out.status.success() {
-            return Ok(());
+            return Ok(true);
         }
         let message = self.failure(&out.stderr);
         if message.contains("does not exist") {
-            return Ok(());
+            return Ok(false);
         }
         Err(PodError::Stage1 {
             step: "delete",

@@ -42,7 +42,7 @@ pub fn state_of(pod: &Pod) -> &'static str {
         State::Prepared => "prepared",
         State::Exited => "exited",
         State::Run if pod.locked() => {
-            if pod.dir.join(super::STARTED).exists() {
+            if pod.started_path().exists() {
                 "running"
             } else {
                 "starting"

@@ -99,7 +99,7 @@ pub fn run(
     };
     let pending = wait_ready(&pod, &signals, &mut apps, &notify)?;
     drop(notify);
-    let _ = std::fs::write(pod.dir.join(super::STARTED), b"");
+    let _ = std::fs::write(pod.started_path(), b"");
     // The supervisor now idles for the pod's life: a detached one gives back the code
     // pages of setup at once; a foreground one once its pod has run for a while, so that
     // a short pod does not fault them back in for its teardown.
@@ -169,7 +169,7 @@ fn setup(
     let rt = pod.rt_dir();
     mount_rt(&rt)?;
     write_atomic(
-        &pod.dir.join(super::SUPERVISOR),
+        &pod.supervisor_path(),
         format!("{}\n", std::process::id()).as_bytes(),
     )?;
     // The namespaces are made on their own thread while the rest is set up here.
@@ -211,12 +211,10 @@ fn setup(
         for app in &m.apps {
             let image = opts.store.image(&app.digest)?;
             let layers = opts.store.layer_dirs(&image)?;
-            let dir = pod.app_dir(&app.name);
             let bundle = pod.bundle_dir(&app.name);
-            for d in [&dir, &bundle] {
-                std::fs::create_dir_all(d).map_err(io_err(format!("create `{}`", d.display())))?;
-            }
-            let rootfs = rootfs::mount(&bundle, &dir, &layers, flags.no_overlay, &points)?;
+            std::fs::create_dir_all(&bundle)
+                .map_err(io_err(format!("create `{}`", bundle.display())))?;
+            let rootfs = rootfs::mount(pod, &app.name, &layers, flags.no_overlay, &points)?;
             let user = user::resolve(&rootfs, &app.user)?;
             let paths = pending.paths();
             let parts = PodParts {

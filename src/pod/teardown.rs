@@ -30,15 +30,28 @@ pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
     // One lazy unmount of the run-time tmpfs takes the rootfs overlays, the namespace
     // files and the shm tmpfs mounted in it.
     let rt = pod.rt_dir();
-    if let Err(e) = sys::umount_detach(&rt) {
-        errors.push(format!("unmount `{}`: {e}", rt.display()));
+    match sys::umount_detach(&rt) {
+        Ok(_) => match std::fs::remove_dir(&rt) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                errors.push(format!("remove `{}`: {e}", rt.display()));
+            }
+            _ => {}
+        },
+        Err(e) => errors.push(format!("unmount `{}`: {e}", rt.display())),
     }
+    let mut cgroups_gone = Vec::new();
     for (app, child) in deleting {
-        if let Err(e) = stage1.delete_wait(&app.name, child) {
-            errors.push(e.to_string());
+        match stage1.delete_wait(&app.name, child) {
+            Ok(true) if stage1.removes_cgroups() => cgroups_gone.push(&app.name),
+            Ok(_) => {}
+            Err(e) => errors.push(e.to_string()),
         }
     }
-    for app in &manifest.apps {
+    for app in manifest
+        .apps
+        .iter()
+        .filter(|a| !cgroups_gone.contains(&&a.name))
+    {
         errors.extend(remove_cgroups(&pod.cgroup_name(&app.name)));
     }
     let root = pod.stage1_root();
@@ -178,9 +191,11 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Removes a pod directory that holds no mounts any more.
+/// Removes a pod directory that holds no mounts any more (nor has its run-time tmpfs
+/// mounted).
 pub fn remove_dir(pod: &Pod) -> Result<(), String> {
-    let left = mounts_under(&pod.dir);
+    let mut left = mounts_under(&pod.dir);
+    left.extend(mounts_under(&pod.rt_dir()));
     if !left.is_empty() {
         return Err(format!(
             "pod {} still has mounts ({}); not removing it",

@@ -187,6 +187,8 @@ impl Env {
         assert!(!root.exists(), "stage1 state left: {}", root.display());
         let log = Path::new("/run/hoist").join(format!("{uuid}.log"));
         assert!(!log.exists(), "stage1 log left: {}", log.display());
+        let rt = Path::new("/run/hoist").join(format!("{uuid}.rt"));
+        assert!(!rt.exists(), "run-time files left: {}", rt.display());
         let procs = run::processes_mentioning(uuid);
         assert!(procs.is_empty(), "processes of pod {uuid} left: {procs:?}");
     }
@@ -195,18 +197,32 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let out = self.hoist(&["list", "--format", "json"]);
+        let mut uuids = Vec::new();
         if let Ok(Value::Array(pods)) = serde_json::from_str::<Value>(&out.stdout) {
             for p in pods {
                 if let Some(u) = p["uuid"].as_str() {
                     if matches!(p["state"].as_str(), Some("running" | "starting")) {
                         let _ = self.hoist(&["stop", "--force", u]);
                     }
+                    uuids.push(u.to_owned());
                 }
             }
         }
         let _ = self.hoist(&["gc", "--grace-period", "0s"]);
-        for m in mounts_under(self.dir.path()).iter().rev() {
-            let _ = Command::new("umount").arg("-l").arg(m).status();
+        // What a failed teardown may have left: mounts in the store, run-time tmpfs.
+        let mut dirs = vec![self.dir.path().to_path_buf()];
+        dirs.extend(
+            uuids
+                .iter()
+                .map(|u| Path::new("/run/hoist").join(format!("{u}.rt"))),
+        );
+        for d in &dirs {
+            for m in mounts_under(d).iter().rev() {
+                let _ = Command::new("umount").arg("-l").arg(m).status();
+            }
+        }
+        for d in &dirs[1..] {
+            let _ = std::fs::remove_dir(d);
         }
         for b in &self.bridges {
             let _ = Command::new("ip")

@@ -168,20 +168,21 @@ fn detach(ctx: &Ctx, pod: Pod) -> Result<ExitCode> {
     let pods = ctx.pods()?;
     loop {
         if let Some(status) = child.try_wait().context("wait for the supervisor")? {
-            let why = pods
-                .find(&pod.uuid)
-                .ok()
-                .and_then(|p| std::fs::read_to_string(p.dir.join("error")).ok())
+            let now = pods.find(&pod.uuid).ok();
+            let error = now
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p.dir.join("error")).ok());
+            // Its apps may have run and ended already: an exited pod with no error.
+            if error.is_none() && now.is_some_and(|p| p.state == State::Exited) {
+                break;
+            }
+            let why = error
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_else(|| format!("the supervisor exited with {status}"));
             remove_failed(&pods, &pod.uuid);
             bail!("run pod {}: {why}", pod.uuid);
         }
-        let started = pods
-            .state_dir(State::Run)
-            .join(&pod.uuid)
-            .join(crate::pod::STARTED);
-        if started.exists() {
+        if pod.started_path().exists() {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
