@@ -194,11 +194,13 @@ impl Maker {
         let claim = Arc::new(AtomicU8::new(UNCLAIMED));
         let theirs = Arc::clone(&claim);
         let thread = std::thread::spawn(move || -> Result<(), PodError> {
-            // A new thread often starts on the caller's CPU and would take it from the
-            // caller for the half millisecond the namespaces take: it yields to it
-            // (the caller then does the work itself), and does it only on a CPU that
-            // has nothing else to do.
+            // A new thread often starts on the caller's CPU, taking it from the caller
+            // (seen: for the whole half millisecond the namespaces take): it gives the
+            // CPU back at once (the caller then does the work itself), and does it
+            // only on a CPU that has nothing else to do. Becoming SCHED_IDLE alone does
+            // not reschedule; the yield does.
             let _ = sys::sched_idle();
+            sys::sched_yield();
             if theirs
                 .compare_exchange(UNCLAIMED, BY_THREAD, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()

@@ -116,6 +116,12 @@ pub fn sched_idle() -> io::Result<()> {
     cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) }).map(drop)
 }
 
+/// `sched_yield(2)`: lets another runnable thread on this CPU run.
+pub fn sched_yield() {
+    // SAFETY: sched_yield takes no arguments and always succeeds on Linux.
+    unsafe { libc::sched_yield() };
+}
+
 /// Makes this process a child subreaper: orphans below it are reparented to it (the
 /// container inits a runtime's `create` leaves behind).
 pub fn set_child_subreaper() -> io::Result<()> {
