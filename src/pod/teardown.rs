@@ -39,6 +39,11 @@ pub fn teardown(pod: &Pod, manifest: &PodManifest) -> Vec<String> {
         },
         Err(e) => errors.push(format!("unmount `{}`: {e}", rt.display())),
     }
+    // Where a pod started by an earlier hoist had it (not a mount point: nothing done).
+    let legacy = pod.dir.join("rt");
+    if let Err(e) = sys::umount_detach(&legacy) {
+        errors.push(format!("unmount `{}`: {e}", legacy.display()));
+    }
     let mut cgroups_gone = Vec::new();
     for (app, child) in deleting {
         match stage1.delete_wait(&app.name, child) {
