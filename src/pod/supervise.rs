@@ -42,6 +42,9 @@ pub struct Options<'a> {
     pub store: &'a Store,
     pub net_dir: &'a Path,
     pub output: Output<'a>,
+    /// Print the pod's UUID on stdout once its apps run, then let go of stdout: how
+    /// `hoist supervise` tells `run --detach`, which waits on that pipe.
+    pub announce: bool,
 }
 
 /// The pod's hostname: `--hostname`, else its name, else `rkt-` and the UUID's start.
@@ -100,6 +103,9 @@ pub fn run(
     let pending = wait_ready(&pod, &signals, &mut apps, &notify)?;
     drop(notify);
     let _ = std::fs::write(pod.started_path(), b"");
+    if opts.announce {
+        announce(&pod.uuid);
+    }
     // The supervisor now idles for the pod's life: a detached one gives back the code
     // pages of setup at once; a foreground one once its pod has run for a while, so that
     // a short pod does not fault them back in for its teardown.
@@ -136,6 +142,15 @@ pub fn run(
         })
         .collect();
     Ok(pod_exit(&statuses).unwrap_or(1))
+}
+
+/// Writes `uuid` to stdout and points stdout at /dev/null (the reader learns the pod
+/// runs; nothing the supervisor does later can block on or break that pipe).
+fn announce(uuid: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{uuid}").and_then(|()| out.flush());
+    let _ = sys::redirect_to_null(libc::STDOUT_FILENO);
 }
 
 /// Tears the pod down and moves it to `exited-garbage`; failures go to `error`.

@@ -226,6 +226,16 @@ impl SignalSet {
     }
 }
 
+/// Points `fd` at /dev/null (`dup2`), letting go of what it was.
+pub fn redirect_to_null(fd: std::os::fd::RawFd) -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    // SAFETY: dup2 takes two integer fds; `null` stays open for the call.
+    cvt(unsafe { libc::dup2(null.as_raw_fd(), fd) }).map(drop)
+}
+
 /// `setsid(2)`: a new session with no controlling terminal.
 pub fn setsid() -> io::Result<()> {
     // SAFETY: setsid takes no arguments.

@@ -129,4 +129,16 @@ fn failing_stage1_leaves_nothing() {
     assert_eq!(out.code.map(|c| c != 0), Some(true), "{out}");
     assert!(out.stderr.contains("/no/such/binary"), "{out}");
     assert_nothing_left(&env);
+    // Detached: the supervisor's error reaches `run --detach`, which prints no UUID.
+    let out = env.run(&[
+        "--detach",
+        "--net",
+        "none",
+        "busybox",
+        "--exec",
+        "/no/such/binary",
+    ]);
+    expect_error(&out, "/no/such/binary");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert_nothing_left(&env);
 }

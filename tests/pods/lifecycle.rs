@@ -91,6 +91,16 @@ fn detached_pod_life(stage1: &str) {
     expect_ok(&rm);
     assert!(env.pod_dirs().is_empty());
     expect_error(&env.hoist(&["status", "life"]), "no pod `life`");
+
+    // An app that ends at once: `run --detach` still reports the pod it started.
+    let quick = env.detach(&["--net", "none", "busybox", "--", "sh", "-c", "exit 3"]);
+    let st = poll(Duration::from_secs(10), || {
+        let st = env.status(&quick);
+        (st["state"] == "exited").then_some(st)
+    });
+    let st = st.expect("the pod ends");
+    assert_eq!(st["apps"][0]["exit"], 3, "{st}");
+    env.assert_clean(&quick, &[]);
 }
 
 fn stop_sigterm_then_sigkill(stage1: &str) {

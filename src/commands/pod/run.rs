@@ -2,9 +2,8 @@
 //! supervise` (the detached supervisor `run --detach` starts).
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -75,6 +74,7 @@ fn run_foreground(ctx: &Ctx, pod: Pod, early: Option<ns::Maker>) -> Result<ExitC
         store: &store,
         net_dir: &ctx.net_dir,
         output: Output::Inherit,
+        announce: false,
     };
     match supervise::run(&pods, pod, &opts, early) {
         Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
@@ -134,6 +134,7 @@ pub fn run_prepared(args: &PodArg, ctx: &Ctx) -> Result<ExitCode> {
         store: &store,
         net_dir: &ctx.net_dir,
         output: Output::Inherit,
+        announce: false,
     };
     let uuid = pod.uuid.clone();
     let code =
@@ -142,7 +143,8 @@ pub fn run_prepared(args: &PodArg, ctx: &Ctx) -> Result<ExitCode> {
 }
 
 /// Starts `hoist supervise UUID` in its own session, waits until the pod has started
-/// (or failed), and prints the UUID.
+/// (the supervisor prints its UUID on the pipe that is its stdout) or failed (the pipe
+/// ends without it), and prints the UUID.
 fn detach(ctx: &Ctx, pod: Pod) -> Result<ExitCode> {
     let log_path = pod.dir.join("log");
     let log = OpenOptions::new()
@@ -161,31 +163,25 @@ fn detach(ctx: &Ctx, pod: Pod) -> Result<ExitCode> {
         .arg(&log_path)
         .arg(&pod.uuid)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()
         .context("start the pod's supervisor")?;
-    let pods = ctx.pods()?;
-    loop {
-        if let Some(status) = child.try_wait().context("wait for the supervisor")? {
-            let now = pods.find(&pod.uuid).ok();
-            let error = now
-                .as_ref()
-                .and_then(|p| std::fs::read_to_string(p.dir.join("error")).ok());
-            // Its apps may have run and ended already: an exited pod with no error.
-            if error.is_none() && now.is_some_and(|p| p.state == State::Exited) {
-                break;
-            }
-            let why = error
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_else(|| format!("the supervisor exited with {status}"));
-            remove_failed(&pods, &pod.uuid);
-            bail!("run pod {}: {why}", pod.uuid);
-        }
-        if pod.started_path().exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let mut said = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut said);
+    }
+    if said.trim() != pod.uuid {
+        let status = child.wait().context("wait for the supervisor")?;
+        let pods = ctx.pods()?;
+        let why = pods
+            .find(&pod.uuid)
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p.dir.join("error")).ok())
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|| format!("the supervisor exited with {status}"));
+        remove_failed(&pods, &pod.uuid);
+        bail!("run pod {}: {why}", pod.uuid);
     }
     println!("{}", pod.uuid);
     Ok(ExitCode::SUCCESS)
@@ -211,6 +207,7 @@ pub fn supervise_cmd(args: &SuperviseArgs, ctx: &Ctx) -> Result<ExitCode> {
         store: &store,
         net_dir: &ctx.net_dir,
         output: log.as_ref().map_or(Output::Inherit, Output::File),
+        announce: true,
     };
     let code = supervise::run(&pods, pod, &opts, None)?;
     if let Some(mut l) = log {
