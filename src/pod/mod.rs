@@ -272,10 +272,9 @@ impl Pod {
 
     /// The pod's run-time files while it runs: a tmpfs of its own mounted on
     /// `/run/hoist/<uuid>.rt` (see the layout above), so that neither its files nor its
-    /// mount point are made on the store's disk. On a journal-less ext4, as on these
-    /// VMs, every inode allocated costs a scan past each inode deleted in its block
-    /// group during the last minute (ext4's `recently_deleted`): a pod's files there
-    /// took 20 us to 700 us each, depending on how many pods came and went before.
+    /// mount point are made on the store's disk: on these VMs' ext4 (no journal) a file
+    /// or directory made there took 20 us to 700 us, depending on what was deleted and
+    /// written back before it.
     pub fn rt_dir(&self) -> PathBuf {
         Path::new(STAGE1_ROOT).join(format!("{}.rt", self.uuid))
     }
