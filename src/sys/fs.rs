@@ -173,6 +173,39 @@ pub fn fs_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
     Ok(st.f_type)
 }
 
+/// `FS_IOC_GETFLAGS`/`FS_IOC_SETFLAGS` (chattr(1)'s flags), as the ioctls take them:
+/// an int, whatever their names say.
+const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+/// `chattr +T`: the top of a directory hierarchy.
+const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+/// Marks the directory `dir` as the top of a hierarchy (`chattr +T`), unless it is
+/// already: ext2/3/4 then spread the directories made in it over the block groups
+/// (as they do at the root) instead of keeping them near it. `Ok(false)` where the
+/// file system has no such flag.
+pub fn set_topdir(dir: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int through a valid pointer to ours.
+    match cvt(unsafe { libc::ioctl(dir.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags) }) {
+        Ok(_) => {}
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTTY | libc::EOPNOTSUPP)) => {
+            return Ok(false)
+        }
+        Err(e) => return Err(e),
+    }
+    if flags & FS_TOPDIR_FL != 0 {
+        return Ok(true);
+    }
+    flags |= FS_TOPDIR_FL;
+    // SAFETY: FS_IOC_SETFLAGS reads one int through a valid pointer to ours.
+    match cvt(unsafe { libc::ioctl(dir.as_raw_fd(), FS_IOC_SETFLAGS, &flags) }) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTTY | libc::EOPNOTSUPP)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// `readlinkat(2)` of `name` in `dir`.
 pub fn readlinkat(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OsString> {
     let c = cstr(name)?;
@@ -214,5 +247,35 @@ fn seek(fd: BorrowedFd<'_>, from: u64, whence: i32) -> io::Result<Option<u64>> {
         Ok(n) => Ok(u64::try_from(n).ok()),
         Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// The flag as chattr(1) sets it, where the file system has one (ext4 here; a
+    /// tmpfs says it has none).
+    #[test]
+    fn topdir_flag() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::fs::File::open(d.path()).unwrap();
+        let set = set_topdir(dir.as_fd()).unwrap();
+        let lsattr = std::process::Command::new("lsattr")
+            .arg("-d")
+            .arg(d.path())
+            .output()
+            .unwrap();
+        let flags = String::from_utf8_lossy(&lsattr.stdout);
+        let flags = flags.split_whitespace().next().unwrap_or_default();
+        if set {
+            assert!(flags.contains('T'), "{flags}");
+            assert!(set_topdir(dir.as_fd()).unwrap(), "already set");
+        } else {
+            assert!(!lsattr.status.success() || !flags.contains('T'), "{flags}");
+        }
+        let shm = std::fs::File::open("/dev/shm").unwrap();
+        assert!(!set_topdir(shm.as_fd()).unwrap(), "tmpfs has no such flag");
     }
 }
