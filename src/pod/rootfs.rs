@@ -55,19 +55,46 @@ pub fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<
 /// normal components only) and whether it is a directory.
 pub type Point<'a> = (&'a str, bool);
 
-/// What the image's layers (base first) hold at `rel`: the topmost entry, or `None`
-/// when no layer has one or the topmost is a whiteout (0:0 character device). Opaque
-/// directories are not followed: an entry they hide may be reported, which only makes
-/// the caller leave a mount point to the stage1.
-fn image_entry(layers: &[PathBuf], rel: &Path) -> Option<std::fs::Metadata> {
+/// What the image's layers hold at a path.
+enum Entry {
+    Absent,
+    Dir(std::fs::Metadata),
+    /// A file, a symlink, or a path that crosses one in some layer.
+    Other,
+}
+
+/// What the image's layers (base first) hold at `rel`, from the topmost layer that has
+/// it, looked up one component at a time so that no symlink in a layer is followed (a
+/// path crossing anything but a directory is `Other`). A whiteout (0:0 character
+/// device) on the way makes it absent. Opaque directories are not followed: an entry
+/// they hide may be reported, which only makes the caller leave the point to the
+/// stage1.
+fn image_entry(layers: &[PathBuf], rel: &Path) -> Entry {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let parts: Vec<_> = rel.components().collect();
     for l in layers.iter().rev() {
-        if let Ok(m) = std::fs::symlink_metadata(l.join(rel)) {
-            let whiteout = m.file_type().is_char_device() && m.rdev() == 0;
-            return (!whiteout).then_some(m);
+        let mut at = l.clone();
+        for (i, part) in parts.iter().enumerate() {
+            at.push(part);
+            let Ok(m) = std::fs::symlink_metadata(&at) else {
+                break;
+            };
+            if m.file_type().is_char_device() && m.rdev() == 0 {
+                return Entry::Absent;
+            }
+            if i + 1 == parts.len() {
+                return if m.is_dir() {
+                    Entry::Dir(m)
+                } else {
+                    Entry::Other
+                };
+            }
+            if !m.is_dir() {
+                return Entry::Other;
+            }
         }
     }
-    None
+    Entry::Absent
 }
 
 /// Makes the mount points the image lacks in `dir` (on the pod's tmpfs), to be the
@@ -83,10 +110,10 @@ fn mount_points(dir: &Path, layers: &[PathBuf], points: &[Point<'_>]) -> std::io
     let mut made = false;
     'points: for (rel, is_dir) in points {
         let rel = Path::new(rel);
-        if image_entry(layers, rel).is_some()
-            || !rel
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        if !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+            || !matches!(image_entry(layers, rel), Entry::Absent)
         {
             continue;
         }
@@ -96,11 +123,11 @@ fn mount_points(dir: &Path, layers: &[PathBuf], points: &[Point<'_>]) -> std::io
             .skip(1)
             .filter(|p| !p.as_os_str().is_empty())
         {
-            let m = image_entry(layers, parent);
-            if m.as_ref().is_some_and(|m| !m.is_dir()) {
-                continue 'points;
+            match image_entry(layers, parent) {
+                Entry::Absent => parents.push((parent, None)),
+                Entry::Dir(m) => parents.push((parent, Some(m))),
+                Entry::Other => continue 'points,
             }
-            parents.push((parent, m));
         }
         for (parent, m) in parents.iter().rev() {
             let p = dir.join(parent);
@@ -209,6 +236,7 @@ mod tests {
             ("etc/hosts", false),
             ("etc/resolv.conf", false),
             ("lnk/x", false),
+            ("lnk/hostname", false),
             ("gone/v", true),
             ("data/a/b", true),
             ("../escape", true),
