@@ -54,6 +54,13 @@ pub fn resolve(name: &str) -> Result<PathBuf, PodError> {
         .ok_or_else(not_found)
 }
 
+/// The hoist-runtime `--stage1 hoist` names, found once per process (the supervisor
+/// and teardown each make a `Stage1`).
+fn own_runtime() -> Option<&'static PathBuf> {
+    static OWN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| resolve("hoist").ok()).as_ref()
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -139,7 +146,7 @@ pub enum Output<'a> {
 impl Stage1 {
     pub fn new(bin: PathBuf, pod: &super::Pod) -> Stage1 {
         Stage1 {
-            own: resolve("hoist").is_ok_and(|own| own == bin),
+            own: own_runtime().is_some_and(|own| *own == bin),
             bin,
             root: pod.stage1_root(),
             log: pod.stage1_log(),

@@ -165,13 +165,14 @@ fn cgroup_mounts() -> Vec<PathBuf> {
     out
 }
 
-/// Mount points at or below `dir` in this mount namespace (from /proc/self/mountinfo).
-pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+/// Mount points at or below any of `dirs` in this mount namespace (one read of
+/// /proc/self/mountinfo).
+pub fn mounts_under(dirs: &[&Path]) -> Vec<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     info.lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(|m| PathBuf::from(unescape(m)))
-        .filter(|m| m.starts_with(dir))
+        .filter(|m| dirs.iter().any(|d| m.starts_with(d)))
         .collect()
 }
 
@@ -199,8 +200,7 @@ fn unescape(s: &str) -> String {
 /// Removes a pod directory that holds no mounts any more (nor has its run-time tmpfs
 /// mounted).
 pub fn remove_dir(pod: &Pod) -> Result<(), String> {
-    let mut left = mounts_under(&pod.dir);
-    left.extend(mounts_under(&pod.rt_dir()));
+    let left = mounts_under(&[&pod.dir, &pod.rt_dir()]);
     if !left.is_empty() {
         return Err(format!(
             "pod {} still has mounts ({}); not removing it",
@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(unescape(r"/a\040b"), "/a b");
         assert_eq!(unescape(r"/x\134y"), r"/x\y");
         assert_eq!(unescape("/plain"), "/plain");
-        assert!(mounts_under(Path::new("/"))
+        assert!(mounts_under(&[Path::new("/")])
             .iter()
             .any(|m| m == Path::new("/")));
     }
